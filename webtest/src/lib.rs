@@ -1,0 +1,29 @@
+//! `webtest`: a small HTTP service that the multistage-build demo packs into container images.
+//!
+//! The binary serves three routes (`/`, `/healthz`, `/info`), writes one access-log line per
+//! request to stdout, stops gracefully on SIGTERM or SIGINT, and doubles as its own health probe
+//! (`webtest healthcheck`) so that an image `FROM scratch` can carry a `HEALTHCHECK`.
+//!
+//! The pieces are public so that the integration tests can start the real server on an
+//! ephemeral port and talk real HTTP to it.
+
+pub mod app;
+pub mod cli;
+pub mod healthcheck;
+pub mod info;
+pub mod log;
+pub mod server;
+
+pub use app::router;
+pub use healthcheck::healthcheck;
+pub use info::AppInfo;
+pub use server::{serve, serve_router, shutdown_signal, Stopped, DRAIN_TIMEOUT};
+
+/// The package name, reported by `/`, `/info` and `--version`.
+pub const NAME: &str = env!("CARGO_PKG_NAME");
+
+/// The package version, reported by `/`, `/info` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The port the service listens on when `PORT` is not set.
+pub const DEFAULT_PORT: u16 = 8080;

@@ -1,0 +1,229 @@
+//! `cargo xtask build-images`: ensures the bases, then builds each variant through the Engine API
+//! with the classic builder, from one context tar that honours `.dockerignore`, and tags it
+//! `repository:variant`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use crate::bases;
+use crate::context;
+use crate::engine::{BuildEvent, BuildSpec, Built, Engine};
+use crate::manifest::{BuildArgs, Manifest, LABEL};
+use crate::report::progress::Progress;
+use crate::Ctx;
+
+/// The label that says which variant an image is.
+pub const LABEL_VARIANT: &str = "io.webtest.xtask.variant";
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Build only this variant (repeatable; default: every variant of the manifest).
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
+    /// Build every step again instead of taking it from the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Whether the build cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    Use,
+    Ignore,
+}
+
+/// Which variants to build and how.
+pub struct Plan {
+    pub variants: Vec<String>,
+    pub cache: Cache,
+}
+
+impl Plan {
+    pub fn new(manifest: &Manifest, args: &Args) -> Result<Plan> {
+        Ok(Plan {
+            variants: manifest.select(&args.variants)?,
+            cache: if args.no_cache {
+                Cache::Ignore
+            } else {
+                Cache::Use
+            },
+        })
+    }
+}
+
+pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
+    let manifest = Manifest::load(&ctx.manifest)?;
+    let plan = Plan::new(&manifest, &args)?;
+    let progress = Progress::new(ctx.style);
+    build_all(ctx, engine, &manifest, &plan, &progress).await?;
+    Ok(())
+}
+
+/// Builds the planned variants in manifest order and returns what each build made.
+pub async fn build_all(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<BTreeMap<String, Built>> {
+    let bases = bases::ensure(
+        ctx,
+        engine,
+        manifest,
+        &bases::Plan::new(manifest, &bases::Args::default()),
+        progress,
+    )
+    .await?;
+    let phase = progress.phase(&format!(
+        "packing the build context {}",
+        manifest.context.display()
+    ));
+    let context_tar = {
+        let dir = manifest.context.clone();
+        let dockerfiles: Vec<String> = plan
+            .variants
+            .iter()
+            .map(|name| manifest.variants[name].dockerfile.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let dockerfiles: Vec<&str> = dockerfiles.iter().map(String::as_str).collect();
+            context::tar(&dir, &dockerfiles)
+        })
+        .await?
+        .context("pack the build context")?
+    };
+    phase.finish(&format!(
+        "build context: {}",
+        crate::report::human_bytes(context_tar.len() as u64)
+    ));
+    let revision = revision(ctx);
+
+    let mut built = BTreeMap::new();
+    for name in &plan.variants {
+        let variant = &manifest.variants[name];
+        let tag = manifest.tag(name);
+        let dockerfile = manifest.context.join(&variant.dockerfile);
+        let text = std::fs::read_to_string(&dockerfile)
+            .with_context(|| format!("read {}", dockerfile.display()))?;
+        let build_args = declared_args(&text, &bases, &revision);
+        let labels = BTreeMap::from([
+            (LABEL.to_string(), "1".to_string()),
+            (LABEL_VARIANT.to_string(), name.clone()),
+        ]);
+        let spec = BuildSpec {
+            context_tar: context_tar.clone(),
+            dockerfile: &variant.dockerfile,
+            tag: &tag,
+            target: variant.target.as_deref(),
+            build_args: &build_args,
+            labels: &labels,
+            no_cache: plan.cache == Cache::Ignore,
+        };
+        let started = Instant::now();
+        let bar = progress.steps(&format!("build {tag}"));
+        let mut on = |event: BuildEvent| match event {
+            BuildEvent::Step {
+                number,
+                total,
+                instruction,
+            } => bar.step(number, total, &instruction),
+            BuildEvent::Cached => {}
+            BuildEvent::Output(line) => bar.output(&line),
+        };
+        let result = engine.build(spec, &mut on).await;
+        match result {
+            Ok(done) => {
+                let how = if done.cached == done.steps && done.steps > 0 {
+                    "up to date, every step from the cache".to_string()
+                } else {
+                    format!("{} of {} steps from the cache", done.cached, done.steps)
+                };
+                bar.finish(&format!(
+                    "built {tag} {} ({how}) in {:.1} s",
+                    short_id(&done.id),
+                    started.elapsed().as_secs_f64()
+                ));
+                built.insert(name.clone(), done);
+            }
+            Err(err) => {
+                bar.fail(&format!("build {tag} failed"));
+                return Err(err).with_context(|| format!("build image {name}"));
+            }
+        }
+    }
+    Ok(built)
+}
+
+/// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the
+/// declared ones are passed: the engine warns about any other.
+fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildArgs {
+    let mut args = BuildArgs::new();
+    for line in dockerfile.lines() {
+        let Some(rest) = line.trim().strip_prefix("ARG ") else {
+            continue;
+        };
+        let name = rest.split('=').next().unwrap_or("").trim();
+        if let Some(image) = bases.get(name) {
+            args.insert(name.to_string(), image.clone());
+        } else if name == "REVISION" && !revision.is_empty() {
+            args.insert(name.to_string(), revision.to_string());
+        }
+    }
+    args
+}
+
+/// `sha256:0123456789ab…` → `0123456789ab`, as `docker images` shows IDs.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// The commit being built, when the project is a git checkout; empty otherwise.
+fn revision(ctx: &Ctx) -> String {
+    let sh = &ctx.sh;
+    cmd!(sh, "git rev-parse --short=12 HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_declared_arguments_are_passed() {
+        let bases = BuildArgs::from([
+            (
+                "RUST_IMAGE".to_string(),
+                "webtest-base/rust:1.95.0".to_string(),
+            ),
+            ("SLIM_IMAGE".to_string(), "x".to_string()),
+        ]);
+        let text = "ARG RUST_IMAGE=rust:1.95\nFROM ${RUST_IMAGE}\n  ARG REVISION=\nARG OTHER\n";
+        let args = declared_args(text, &bases, "abc123");
+        assert_eq!(
+            args,
+            BuildArgs::from([
+                (
+                    "RUST_IMAGE".to_string(),
+                    "webtest-base/rust:1.95.0".to_string()
+                ),
+                ("REVISION".to_string(), "abc123".to_string())
+            ])
+        );
+        assert!(!declared_args(text, &bases, "").contains_key("REVISION"));
+    }
+
+    #[test]
+    fn ids_are_shortened_for_people() {
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+    }
+}

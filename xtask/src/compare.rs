@@ -1,0 +1,547 @@
+//! `cargo xtask compare`: builds what changed, measures every variant (size, layers, compressed
+//! size, wasted space, files, config, posture), runs each variant that runs (ready time over
+//! several starts, probes, memory, a short load, stop time), evaluates every check, and writes
+//! the report. Every container it starts is removed, however the run ends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::StreamExt;
+
+use crate::analysis::{self, Analysis};
+use crate::build;
+use crate::checks::{self, CommandOutcome};
+use crate::engine::{Engine, RunSpec};
+use crate::manifest::{Manifest, StructureTest, LABEL};
+use crate::model::{
+    self, Check, ImageConfig, ImageReport, Layer, LoadReport, Posture, ProbeResult, Report,
+    RunReport,
+};
+use crate::render;
+use crate::report::progress::Progress;
+use crate::{ChecksFailed, Ctx, UsageError};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The host port on 127.0.0.1 that containers publish to (default: the manifest's port).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Measure the images as they are, without building; a missing image is an error.
+    #[arg(long)]
+    pub no_build: bool,
+    /// How many times each running variant is started (default: the manifest's `run.starts`).
+    #[arg(long, value_name = "N")]
+    pub starts: Option<u32>,
+    /// What goes to standard output: the table for people, or the report as JSON.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Where report.json, report.md and sizes.svg go (default: target/xtask).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Whether images are built before they are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Build every variant; the build cache makes an unchanged one take seconds.
+    Changed,
+    Skip,
+}
+
+/// What `compare` does, decided once from the flags and the manifest.
+pub struct Plan {
+    pub out: PathBuf,
+    pub port: u16,
+    pub build: Build,
+    pub starts: u32,
+    pub format: Format,
+}
+
+impl Plan {
+    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Result<Plan> {
+        let starts = args.starts.unwrap_or(manifest.run.starts);
+        if starts == 0 {
+            return Err(UsageError("--starts must be at least 1".into()).into());
+        }
+        if args.port == Some(0) {
+            return Err(UsageError("--port must be between 1 and 65535".into()).into());
+        }
+        Ok(Plan {
+            out: args
+                .out
+                .as_ref()
+                .map(|dir| ctx.root.join(dir))
+                .unwrap_or_else(|| ctx.out_dir()),
+            port: args.port.unwrap_or(manifest.port),
+            build: if args.no_build {
+                Build::Skip
+            } else {
+                Build::Changed
+            },
+            starts,
+            format: args.format,
+        })
+    }
+}
+
+/// The grace period `docker stop` gives before SIGKILL, as the CLI's default.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a structure test's command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
+    let manifest = Manifest::load(&ctx.manifest)?;
+    let plan = Plan::new(ctx, &manifest, &args)?;
+    let progress = Progress::new(ctx.style);
+    // Ctrl-C must not leave a container behind: stop the work, then remove what it started.
+    let outcome = tokio::select! {
+        outcome = measure_and_check(ctx, engine, &manifest, &plan, &progress) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let cleanup = engine
+        .remove_tracked()
+        .await
+        .context("remove the containers this run started");
+    let report = outcome?;
+    cleanup?;
+    let written = render::write(&plan.out, &report)?;
+    match plan.format {
+        Format::Table => {
+            print!("{}", crate::report::terminal(&report, ctx.style));
+            progress.note(&format!(
+                "report: {}, {}, {}",
+                written.json.display(),
+                written.markdown.display(),
+                written.svg.display()
+            ));
+        }
+        Format::Json => print!("{}", crate::report::json(&report)),
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(ChecksFailed.into())
+    }
+}
+
+async fn measure_and_check(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Report> {
+    if plan.build == Build::Changed {
+        let build_plan = build::Plan {
+            variants: manifest.variants.keys().cloned().collect(),
+            cache: build::Cache::Use,
+        };
+        build::build_all(ctx, engine, manifest, &build_plan, progress).await?;
+    }
+
+    // The static figures: inspect, history, and the analysis of the exported image.
+    let mut facts = Vec::new();
+    for name in manifest.variants.keys() {
+        let tag = manifest.tag(name);
+        let image = engine
+            .image(&tag)
+            .await?
+            .with_context(|| format!("there is no image {tag}: build it with `cargo xtask build-images` or run compare without --no-build"))?;
+        let history = engine.history(&tag).await?;
+        facts.push((name.clone(), tag, image, history));
+    }
+    let cache_dir = ctx.out_dir().join("cache").join("analysis");
+    let analyses = futures_util::future::try_join_all(facts.iter().map(|(name, tag, image, _)| {
+        analyze_cached(engine, &cache_dir, name, tag, &image.id, progress)
+    }))
+    .await?;
+    let analyses: HashMap<String, Analysis> = facts
+        .iter()
+        .map(|(name, ..)| name.clone())
+        .zip(analyses)
+        .collect();
+
+    let mut images: Vec<ImageReport> = facts
+        .iter()
+        .map(|(name, tag, image, history)| {
+            let analysis = &analyses[name];
+            ImageReport {
+                variant: name.clone(),
+                tag: tag.clone(),
+                id: image.id.clone(),
+                size_bytes: image.size,
+                compressed_bytes: analysis.compressed_bytes,
+                layer_count: image.layers.len(),
+                layers: history
+                    .iter()
+                    .map(|h| Layer {
+                        size_bytes: h.size,
+                        created_by: h.created_by.clone(),
+                    })
+                    .collect(),
+                efficiency: analysis.efficiency,
+                wasted_bytes: analysis.wasted_bytes,
+                file_count: analysis.file_count,
+                largest_files: analysis.largest_files.clone(),
+                config: ImageConfig {
+                    user: image.user.clone(),
+                    entrypoint: image.entrypoint.clone(),
+                    cmd: image.cmd.clone(),
+                    exposed_ports: image.exposed_ports.clone(),
+                    healthcheck: image.healthcheck.clone(),
+                    labels: image.labels.clone(),
+                },
+                posture: Posture {
+                    runs_as_root: checks::is_root(&image.user),
+                    has_shell: analysis.has_shell(),
+                    has_package_manager: analysis.has_package_manager(),
+                },
+                run: None,
+            }
+        })
+        .collect();
+
+    // The runs, one variant at a time, since they share the host port.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("make an HTTP client")?;
+    let mut run_checks = Vec::new();
+    for image in images.iter_mut() {
+        if !manifest.variants[&image.variant].run {
+            continue;
+        }
+        let phase = progress.phase(&format!(
+            "run {}: {} start(s) on 127.0.0.1:{}",
+            image.tag, plan.starts, plan.port
+        ));
+        match run_variant(engine, &client, manifest, plan, &image.tag).await {
+            Ok(run) => {
+                phase.finish(&format!(
+                    "run {}: ready in {} ms, stopped in {} ms, probes {}",
+                    image.tag,
+                    run.ready_ms,
+                    run.stop_ms,
+                    if run.probes_ok { "ok" } else { "FAILED" }
+                ));
+                image.run = Some(run);
+            }
+            Err(err) => {
+                phase.fail(&format!("run {} failed", image.tag));
+                run_checks.push(Check {
+                    name: format!("run {}", image.variant),
+                    ok: false,
+                    detail: format!("{err:#}"),
+                });
+            }
+        }
+    }
+
+    // The structure tests that run a command.
+    let mut commands: HashMap<usize, CommandOutcome> = HashMap::new();
+    for (index, test) in manifest.structure.iter().enumerate() {
+        if let StructureTest::Command { image, run, .. } = test {
+            let tag = manifest.tag(image);
+            let phase = progress.phase(&format!("command in {tag}: {}", run.join(" ")));
+            let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+            let spec = RunSpec {
+                image: &tag,
+                publish: None,
+                entrypoint: Some(vec![run[0].clone()]),
+                cmd: Some(run[1..].to_vec()),
+                labels: &labels,
+            };
+            let outcome = engine
+                .run_to_end(&spec, COMMAND_TIMEOUT)
+                .await
+                .map(|f| (f.exit_code, f.output))
+                .map_err(|e| format!("{e:#}"));
+            phase.finish(&format!("command in {tag}: {}", run.join(" ")));
+            commands.insert(index, outcome);
+        }
+    }
+
+    let inputs = checks::Inputs {
+        images: &images,
+        analyses: &analyses,
+        commands: &commands,
+    };
+    let mut all = checks::budgets(&manifest.budgets, &inputs);
+    all.extend(checks::structure(&manifest.structure, &inputs));
+    all.extend(checks::probes(&images));
+    all.extend(run_checks);
+    Ok(Report {
+        schema: model::SCHEMA,
+        ok: all.iter().all(|c| c.ok),
+        repository: manifest.repository.clone(),
+        engine: engine.describe().await?,
+        images,
+        checks: all,
+    })
+}
+
+/// The analysis of an image, from the cache when this image ID was analysed before: the export
+/// and its compression take seconds per hundred megabytes, and an ID names one content forever.
+async fn analyze_cached(
+    engine: &Engine,
+    cache_dir: &Path,
+    name: &str,
+    tag: &str,
+    id: &str,
+    progress: &Progress,
+) -> Result<Analysis> {
+    let file = cache_dir.join(format!("{}.json", id.trim_start_matches("sha256:")));
+    if let Ok(bytes) = std::fs::read(&file) {
+        if let Ok(analysis) = serde_json::from_slice::<Analysis>(&bytes) {
+            return Ok(analysis);
+        }
+    }
+    let phase = progress.phase(&format!("analyse {tag}: export, compress, read the layers"));
+    let reader = tokio_util::io::SyncIoBridge::new(engine.export(tag));
+    let analysis = tokio::task::spawn_blocking(move || analysis::analyze(reader))
+        .await?
+        .with_context(|| format!("analyse image {name}"))?;
+    phase.finish(&format!("analysed {tag}: {} files", analysis.file_count));
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("create {}", cache_dir.display()))?;
+    // Written whole and then renamed, so an interrupted run never leaves half a cache entry.
+    let partial = file.with_extension("partial");
+    std::fs::write(&partial, serde_json::to_vec(&analysis)?)
+        .with_context(|| format!("write {}", partial.display()))?;
+    std::fs::rename(&partial, &file).with_context(|| format!("write {}", file.display()))?;
+    Ok(analysis)
+}
+
+/// Starts a variant `plan.starts` times; the first start is also probed, measured and loaded.
+async fn run_variant(
+    engine: &Engine,
+    client: &reqwest::Client,
+    manifest: &Manifest,
+    plan: &Plan,
+    tag: &str,
+) -> Result<RunReport> {
+    let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+    let spec = RunSpec {
+        image: tag,
+        publish: Some((manifest.port, plan.port)),
+        entrypoint: None,
+        cmd: None,
+        labels: &labels,
+    };
+    let base = format!("http://127.0.0.1:{}", plan.port);
+    let timeout = Duration::from_secs(manifest.run.ready_timeout_secs);
+    let mut ready = Vec::new();
+    let mut stops = Vec::new();
+    let mut first: Option<(Vec<ProbeResult>, u64, Option<u64>, Option<LoadReport>)> = None;
+    for _ in 0..plan.starts {
+        let started = Instant::now();
+        let id = engine.start(&spec).await?;
+        let measured = async {
+            if let Err(err) = wait_ready(client, &base, timeout).await {
+                let logs = engine.logs(&id).await.unwrap_or_default();
+                bail!("{err}; the container's logs:\n{}", last_lines(&logs, 30));
+            }
+            let ready_ms = started.elapsed().as_millis() as u64;
+            if first.is_none() {
+                let probes = probe(client, &base, manifest).await;
+                let idle = engine.memory(&id).await?;
+                let load = if manifest.run.load.requests > 0 {
+                    Some(load(client, &base, manifest).await)
+                } else {
+                    None
+                };
+                let after = if load.is_some() {
+                    Some(engine.memory(&id).await?)
+                } else {
+                    None
+                };
+                first = Some((probes, idle, after, load));
+            }
+            let stop_ms = engine.stop(&id, STOP_GRACE).await?.as_millis() as u64;
+            Ok((ready_ms, stop_ms))
+        }
+        .await;
+        let removed = engine.remove(&id).await;
+        let (ready_ms, stop_ms) = measured?;
+        removed?;
+        ready.push(ready_ms);
+        stops.push(stop_ms);
+    }
+    let (probes, memory_bytes, memory_after_load_bytes, load) =
+        first.context("the variant never started")?;
+    Ok(RunReport {
+        ready_ms: median(&ready),
+        ready_samples_ms: ready,
+        stop_ms: median(&stops),
+        memory_bytes,
+        memory_after_load_bytes,
+        probes_ok: probes.iter().all(|p| p.ok),
+        probes,
+        load,
+    })
+}
+
+/// Waits until `GET /healthz` answers 200. An open port alone proves nothing: docker-proxy
+/// accepts connections before the service listens.
+async fn wait_ready(client: &reqwest::Client, base: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = format!("{base}/healthz");
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match client
+            .get(&url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+        {
+            Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
+            Ok(response) => last = format!("status {}", response.status().as_u16()),
+            Err(err) => last = format!("{err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    bail!(
+        "GET {url} did not answer 200 within {} s (last: {last})",
+        timeout.as_secs()
+    )
+}
+
+async fn probe(client: &reqwest::Client, base: &str, manifest: &Manifest) -> Vec<ProbeResult> {
+    let mut results = Vec::new();
+    for probe in &manifest.probe {
+        let url = format!("{base}{}", probe.path);
+        let answer = match client.get(&url).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response
+                    .text()
+                    .await
+                    .map(|body| (status, body))
+                    .map_err(|e| e.to_string())
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        let result = match answer {
+            Err(err) => ProbeResult {
+                path: probe.path.clone(),
+                expected_status: probe.status,
+                status: None,
+                ok: false,
+                detail: err,
+            },
+            Ok((status, body)) => {
+                let mut problems = Vec::new();
+                if status != probe.status {
+                    problems.push(format!("status {status}, expected {}", probe.status));
+                }
+                if let Some(needle) = &probe.body_contains {
+                    if !body.contains(needle.as_str()) {
+                        problems.push(format!("body lacks `{needle}`"));
+                    }
+                }
+                ProbeResult {
+                    path: probe.path.clone(),
+                    expected_status: probe.status,
+                    status: Some(status),
+                    ok: problems.is_empty(),
+                    detail: problems.join(", "),
+                }
+            }
+        };
+        results.push(result);
+    }
+    results
+}
+
+/// A burst of requests at a fixed concurrency, with one connection pool as a real client has.
+async fn load(client: &reqwest::Client, base: &str, manifest: &Manifest) -> LoadReport {
+    let spec = &manifest.run.load;
+    let url = format!("{base}{}", spec.path);
+    let started = Instant::now();
+    let results: Vec<Option<f64>> = futures_util::stream::iter(0..spec.requests)
+        .map(|_| {
+            let request = client.get(&url);
+            async move {
+                let sent = Instant::now();
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => response
+                        .bytes()
+                        .await
+                        .ok()
+                        .map(|_| sent.elapsed().as_secs_f64() * 1000.0),
+                    _ => None,
+                }
+            }
+        })
+        .buffer_unordered(spec.concurrency as usize)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut latencies: Vec<f64> = results.iter().flatten().copied().collect();
+    latencies.sort_by(f64::total_cmp);
+    LoadReport {
+        path: spec.path.clone(),
+        requests: spec.requests,
+        concurrency: spec.concurrency,
+        errors: (results.len() - latencies.len()) as u64,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        requests_per_second: spec.requests as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+/// The nearest-rank percentile of sorted samples; 0 when there are none.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(samples: &[u64]) -> u64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&samples, 0.50), 50.0);
+        assert_eq!(percentile(&samples, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn the_median_of_three_starts_is_the_middle_one() {
+        assert_eq!(median(&[300, 100, 200]), 200);
+        assert_eq!(median(&[5]), 5);
+    }
+
+    #[test]
+    fn only_the_last_lines_of_logs_are_kept() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("a", 5), "a");
+    }
+}

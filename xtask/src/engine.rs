@@ -1,0 +1,628 @@
+//! The one place that talks to the Docker engine (through bollard): connect, pull, load, build,
+//! inspect, export, run, stop and remove. Everything it creates carries the project's label, and
+//! every container it starts is tracked so that a run that ends early still removes it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::manifest::LABEL;
+
+/// A connected engine, its API version negotiated.
+pub struct Engine {
+    docker: Docker,
+    /// Where the client connects, for messages.
+    endpoint: String,
+    /// Containers started and not yet removed; see [`Engine::remove_tracked`].
+    live: Arc<Mutex<HashSet<String>>>,
+}
+
+/// What the engine says about an image, reduced to what the tool uses.
+#[derive(Debug, Clone)]
+pub struct ImageFacts {
+    pub id: String,
+    pub size: u64,
+    pub layers: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub exposed_ports: Vec<String>,
+    pub healthcheck: Option<Vec<String>>,
+}
+
+/// One entry of `docker history`, oldest first.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub created_by: String,
+    pub size: u64,
+}
+
+/// What a build sends back while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// `Step 3/12 : RUN cargo build`.
+    Step {
+        number: usize,
+        total: usize,
+        instruction: String,
+    },
+    /// The step's result came from the build cache.
+    Cached,
+    /// A line of a step's output.
+    Output(String),
+}
+
+/// What to build.
+pub struct BuildSpec<'a> {
+    pub context_tar: Vec<u8>,
+    pub dockerfile: &'a str,
+    pub tag: &'a str,
+    pub target: Option<&'a str>,
+    pub build_args: &'a BTreeMap<String, String>,
+    pub labels: &'a BTreeMap<String, String>,
+    pub no_cache: bool,
+}
+
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub id: String,
+    pub steps: usize,
+    pub cached: usize,
+}
+
+/// A build that failed: the step that failed and what it printed.
+#[derive(Debug)]
+pub struct BuildFailed {
+    pub tag: String,
+    pub step: Option<String>,
+    pub output: Vec<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for BuildFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.step {
+            Some(step) => write!(
+                f,
+                "build of {} failed at {step}: {}",
+                self.tag, self.message
+            )?,
+            None => write!(
+                f,
+                "build of {} failed before any step ran: {}",
+                self.tag, self.message
+            )?,
+        }
+        if !self.output.is_empty() {
+            write!(
+                f,
+                "\n--- output of the failing step (last {} lines) ---",
+                self.output.len()
+            )?;
+            for line in &self.output {
+                write!(f, "\n{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BuildFailed {}
+
+/// How a container is started.
+pub struct RunSpec<'a> {
+    pub image: &'a str,
+    /// Publishes `container_port/tcp` on `127.0.0.1:host_port`.
+    pub publish: Option<(u16, u16)>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// The output and exit code of a container that ran to its end.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub exit_code: i64,
+    pub output: String,
+}
+
+impl Engine {
+    /// Connects through `DOCKER_HOST` when it is set (unix or tcp), else the local socket, and
+    /// negotiates the API version, so that an engine older than the client still answers.
+    pub async fn connect() -> Result<Engine> {
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let hint = || {
+            format!(
+                "connect to the Docker engine at {endpoint} (is the daemon running? `docker info` tells; set DOCKER_HOST to reach another one)"
+            )
+        };
+        let docker = Docker::connect_with_defaults().with_context(hint)?;
+        let docker = docker.negotiate_version().await.with_context(hint)?;
+        docker.ping().await.with_context(hint)?;
+        Ok(Engine {
+            docker,
+            endpoint,
+            live: Arc::default(),
+        })
+    }
+
+    /// `20.10.24 (API 1.41)`.
+    pub async fn describe(&self) -> Result<String> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .with_context(|| format!("ask {} for its version", self.endpoint))?;
+        Ok(format!(
+            "{} (API {})",
+            version.version.unwrap_or_else(|| "unknown".into()),
+            version.api_version.unwrap_or_else(|| "unknown".into())
+        ))
+    }
+
+    /// The image's facts, or `None` when the engine has no such image.
+    pub async fn image(&self, name: &str) -> Result<Option<ImageFacts>> {
+        let inspect = match self.docker.inspect_image(name).await {
+            Ok(inspect) => inspect,
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("inspect image {name}")),
+        };
+        let config = inspect.config.unwrap_or_default();
+        let mut exposed_ports = config.exposed_ports.unwrap_or_default();
+        exposed_ports.sort();
+        Ok(Some(ImageFacts {
+            id: inspect.id.unwrap_or_default(),
+            size: inspect.size.unwrap_or(0).max(0) as u64,
+            layers: inspect.root_fs.and_then(|fs| fs.layers).unwrap_or_default(),
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            user: config.user.unwrap_or_default(),
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            exposed_ports,
+            healthcheck: config
+                .healthcheck
+                .and_then(|h| h.test)
+                .filter(|test| test.first().map(String::as_str) != Some("NONE")),
+        }))
+    }
+
+    /// `docker history`, oldest first.
+    pub async fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let mut entries = self
+            .docker
+            .image_history(name)
+            .await
+            .with_context(|| format!("read the history of {name}"))?;
+        entries.reverse();
+        Ok(entries
+            .into_iter()
+            .map(|e| HistoryEntry {
+                created_by: e.created_by,
+                size: e.size.max(0) as u64,
+            })
+            .collect())
+    }
+
+    /// Pulls an image. Fails fast when no registry can be reached.
+    pub async fn pull(&self, image: &str) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.with_context(|| format!("pull {image}"))?;
+        }
+        Ok(())
+    }
+
+    /// Loads a `docker save`-format archive (`POST /images/load`), streaming it from disk.
+    pub async fn load(&self, archive: &Path) -> Result<()> {
+        let file = tokio::fs::File::open(archive)
+            .await
+            .with_context(|| format!("open {}", archive.display()))?;
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let options = ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self.docker.import_image_stream(options, body, None);
+        while let Some(item) = stream.next().await {
+            item.with_context(|| format!("load {} into the engine", archive.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Builds an image with the classic builder, reporting each step through `on`.
+    pub async fn build(
+        &self,
+        spec: BuildSpec<'_>,
+        on: &mut (dyn FnMut(BuildEvent) + Send),
+    ) -> Result<Built> {
+        let build_args: HashMap<&str, &str> = spec
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let labels: HashMap<&str, &str> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(spec.dockerfile)
+            .t(spec.tag)
+            .buildargs(&build_args)
+            .labels(&labels)
+            .nocache(spec.no_cache)
+            .rm(true)
+            // Without forcerm a failed RUN leaves its container behind.
+            .forcerm(true)
+            .version(BuilderVersion::BuilderV1);
+        if let Some(target) = spec.target {
+            options = options.target(target);
+        }
+        let mut stream = self.docker.build_image(
+            options.build(),
+            None,
+            Some(bollard::body_full(spec.context_tar.into())),
+        );
+        let mut id = None;
+        let (mut steps, mut cached) = (0, 0);
+        let mut step: Option<String> = None;
+        let mut output: Vec<String> = Vec::new();
+        let mut partial = String::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(err) => {
+                    let message = match err {
+                        DockerError::DockerStreamError { error } => error,
+                        DockerError::DockerResponseServerError { message, .. } => message,
+                        other => format!("{other:#}"),
+                    };
+                    if !partial.is_empty() {
+                        output.push(std::mem::take(&mut partial));
+                    }
+                    let keep = output.len().saturating_sub(40);
+                    return Err(BuildFailed {
+                        tag: spec.tag.to_string(),
+                        step,
+                        output: output.split_off(keep),
+                        message,
+                    }
+                    .into());
+                }
+            };
+            if let Some(aux) = info.aux.and_then(|aux| aux.id) {
+                // The classic builder reports one image ID per stage; the last is the image.
+                id = Some(aux);
+            }
+            let Some(text) = info.stream else { continue };
+            partial.push_str(&text);
+            while let Some(end) = partial.find('\n') {
+                let line: String = partial.drain(..=end).collect();
+                let line = line.trim_end().to_string();
+                if let Some(event) = parse_build_line(&line) {
+                    match &event {
+                        BuildEvent::Step {
+                            number,
+                            total,
+                            instruction,
+                        } => {
+                            steps = steps.max(*number);
+                            step = Some(format!("step {number}/{total} `{instruction}`"));
+                            output.clear();
+                        }
+                        BuildEvent::Cached => cached += 1,
+                        BuildEvent::Output(text) => output.push(text.clone()),
+                    }
+                    on(event);
+                }
+            }
+        }
+        let id = id.ok_or_else(|| {
+            anyhow!(
+                "the engine finished building {} without naming an image",
+                spec.tag
+            )
+        })?;
+        Ok(Built { id, steps, cached })
+    }
+
+    /// Streams `docker save` of one image.
+    pub fn export(&self, name: &str) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+        let stream = self
+            .docker
+            .export_image(name)
+            .map_err(std::io::Error::other);
+        tokio_util::io::StreamReader::new(Box::pin(stream))
+    }
+
+    /// Images that carry the project's label, with their tags.
+    pub async fn labelled_images(
+        &self,
+    ) -> Result<Vec<(String, Vec<String>, BTreeMap<String, String>)>> {
+        let filters = HashMap::from([("label", vec![LABEL])]);
+        let options = ListImagesOptionsBuilder::default()
+            .all(false)
+            .filters(&filters)
+            .build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .context("list the project's images")?;
+        Ok(images
+            .into_iter()
+            .map(|i| (i.id, i.repo_tags, i.labels.into_iter().collect()))
+            .collect())
+    }
+
+    /// Containers (running or not) that carry the project's label.
+    pub async fn labelled_containers(&self) -> Result<Vec<String>> {
+        let filters = HashMap::from([("label", vec![LABEL])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .context("list the project's containers")?;
+        Ok(containers.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Removes an image by ID or tag; with `force`, also when tagged several times.
+    pub async fn remove_image(&self, name: &str) -> Result<()> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.docker.remove_image(name, Some(options), None).await {
+            Ok(_)
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("remove image {name}")),
+        }
+    }
+
+    /// Creates and starts a container; it is tracked until [`Engine::remove`].
+    pub async fn start(&self, spec: &RunSpec<'_>) -> Result<String> {
+        let mut body = ContainerCreateBody {
+            image: Some(spec.image.to_string()),
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            ..Default::default()
+        };
+        if let Some((container_port, host_port)) = spec.publish {
+            let key = format!("{container_port}/tcp");
+            body.exposed_ports = Some(vec![key.clone()]);
+            body.host_config = Some(HostConfig {
+                port_bindings: Some(HashMap::from([(
+                    key,
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(host_port.to_string()),
+                    }]),
+                )])),
+                ..Default::default()
+            });
+        }
+        let options = CreateContainerOptionsBuilder::default().build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("create a container of {}", spec.image))?;
+        self.live
+            .lock()
+            .expect("container registry")
+            .insert(created.id.clone());
+        if let Err(err) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove(&created.id).await;
+            let hint = match spec.publish {
+                Some((_, port)) => {
+                    format!(" (if port {port} is taken, choose another with --port)")
+                }
+                None => String::new(),
+            };
+            return Err(anyhow!(err))
+                .with_context(|| format!("start a container of {}{hint}", spec.image));
+        }
+        Ok(created.id)
+    }
+
+    /// Runs a container to its end and returns its exit code and output; the container is removed.
+    pub async fn run_to_end(&self, spec: &RunSpec<'_>, timeout: Duration) -> Result<Finished> {
+        let id = self.start(spec).await?;
+        let result = async {
+            let mut wait = self.docker.wait_container(&id, None);
+            let code = match tokio::time::timeout(timeout, wait.next()).await {
+                Err(_) => bail!("the command did not end within {} s", timeout.as_secs()),
+                Ok(None) => bail!("the engine did not report how the container ended"),
+                Ok(Some(Ok(response))) => response.status_code,
+                // bollard reports a non-zero exit as an error that carries the code.
+                Ok(Some(Err(DockerError::DockerContainerWaitError { code, .. }))) => code,
+                Ok(Some(Err(err))) => return Err(err).context("wait for the container"),
+            };
+            Ok(Finished {
+                exit_code: code,
+                output: self.logs(&id).await?,
+            })
+        }
+        .await;
+        self.remove(&id).await?;
+        result
+    }
+
+    /// Everything the container printed so far, stdout and stderr interleaved.
+    pub async fn logs(&self, id: &str) -> Result<String> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let chunks: Vec<_> = self
+            .docker
+            .logs(id, Some(options))
+            .try_collect()
+            .await
+            .context("read the container's logs")?;
+        Ok(chunks
+            .into_iter()
+            .map(|c| String::from_utf8_lossy(&c.into_bytes()).into_owned())
+            .collect())
+    }
+
+    /// Memory in use, as `docker stats` shows it: usage less the page cache.
+    pub async fn memory(&self, id: &str) -> Result<u64> {
+        let options = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let stats = self
+            .docker
+            .stats(id, Some(options))
+            .next()
+            .await
+            .ok_or_else(|| anyhow!("no stats came"))?
+            .context("read the container's stats")?;
+        let memory = stats.memory_stats.unwrap_or_default();
+        let usage = memory.usage.unwrap_or(0);
+        let extra = memory.stats.unwrap_or_default();
+        // cgroup v1 calls the page cache `cache` (docker's CLI subtracts `total_inactive_file`
+        // when present); cgroup v2 calls it `inactive_file`.
+        let cache = ["total_inactive_file", "inactive_file", "cache"]
+            .iter()
+            .find_map(|key| extra.get(*key).copied())
+            .unwrap_or(0);
+        Ok(usage.saturating_sub(cache))
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`) and returns how long it took.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<Duration> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs() as i32)
+            .build();
+        let started = Instant::now();
+        self.docker
+            .stop_container(id, Some(options))
+            .await
+            .context("stop the container")?;
+        Ok(started.elapsed())
+    }
+
+    /// Removes a container, running or not, with its anonymous volumes.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(())
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(err) => return Err(err).with_context(|| format!("remove container {id}")),
+        }
+        self.live.lock().expect("container registry").remove(id);
+        Ok(())
+    }
+
+    /// Removes every container this engine handle started and has not removed yet: the
+    /// clean-up for a run that ended early, by an error or by Ctrl-C.
+    pub async fn remove_tracked(&self) -> Result<()> {
+        let ids: Vec<String> = self
+            .live
+            .lock()
+            .expect("container registry")
+            .iter()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.remove(&id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line of the classic builder's output.
+fn parse_build_line(line: &str) -> Option<BuildEvent> {
+    if let Some(rest) = line.strip_prefix("Step ") {
+        if let Some((counts, instruction)) = rest.split_once(" : ") {
+            if let Some((number, total)) = counts.split_once('/') {
+                if let (Ok(number), Ok(total)) = (number.parse(), total.parse()) {
+                    return Some(BuildEvent::Step {
+                        number,
+                        total,
+                        instruction: instruction.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let trimmed = line.trim();
+    if trimmed == "---> Using cache" {
+        return Some(BuildEvent::Cached);
+    }
+    // The builder's own bookkeeping lines say nothing a person needs.
+    if trimmed.is_empty()
+        || trimmed.starts_with("---> ")
+        || trimmed.starts_with("Removing intermediate container")
+        || trimmed.starts_with("Successfully built")
+        || trimmed.starts_with("Successfully tagged")
+        || trimmed.starts_with("Sending build context")
+    {
+        return None;
+    }
+    Some(BuildEvent::Output(line.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_lines_are_read() {
+        assert_eq!(
+            parse_build_line("Step 3/12 : RUN cargo build --release"),
+            Some(BuildEvent::Step {
+                number: 3,
+                total: 12,
+                instruction: "RUN cargo build --release".into()
+            })
+        );
+        assert_eq!(
+            parse_build_line(" ---> Using cache"),
+            Some(BuildEvent::Cached)
+        );
+        assert_eq!(parse_build_line(" ---> 3f2a1b9c0d1e"), None);
+        assert_eq!(
+            parse_build_line("Successfully tagged webtest:simples"),
+            None
+        );
+        assert_eq!(
+            parse_build_line("   Compiling tokio v1.0.0"),
+            Some(BuildEvent::Output("   Compiling tokio v1.0.0".into()))
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The figures of one `compare` run: what `report.json` holds and what every rendering reads.
+//!
+//! These types are the report's contract (DESIGN.md section 4): fields may be added, but the ones
+//! named there (`ok`, `images[].variant`, `tag`, `size_bytes`, `run.ready_ms`, `run.stop_ms`,
+//! `run.memory_bytes`, `run.probes_ok`, `checks[].name`, `ok`, `detail`) keep their names and
+//! meaning. Nothing here does I/O, so the renderers can be tested on a report written by hand.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the report's shape; bumped only for a change that is not backward compatible.
+pub const SCHEMA: u32 = 1;
+
+/// Everything one `compare` run measured and checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: u32,
+    /// True when every check holds.
+    pub ok: bool,
+    /// The image repository, e.g. `webtest`.
+    pub repository: String,
+    /// The engine the figures come from, e.g. `20.10.24+dfsg1 (API 1.41)`.
+    pub engine: String,
+    /// One entry per variant, in manifest order.
+    pub images: Vec<ImageReport>,
+    pub checks: Vec<Check>,
+}
+
+/// The static figures of one image and, when the variant runs, its run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageReport {
+    pub variant: String,
+    /// `repository:variant`.
+    pub tag: String,
+    /// The image ID (`sha256:…`).
+    pub id: String,
+    /// Uncompressed size as the engine reports it (`docker image inspect`'s `Size`).
+    pub size_bytes: u64,
+    /// Bytes of the gzip-compressed `docker save` stream: what moving the image costs.
+    pub compressed_bytes: u64,
+    pub layer_count: usize,
+    /// Oldest first, as `docker history` lists them bottom-up.
+    pub layers: Vec<Layer>,
+    /// dive's efficiency score in 0..=1: 1 means no byte is stored twice across layers.
+    pub efficiency: f64,
+    /// Bytes of every copy of a path beyond its smallest one, summed over all paths.
+    pub wasted_bytes: u64,
+    /// Regular files in the merged filesystem.
+    pub file_count: u64,
+    /// The ten largest regular files of the merged filesystem, largest first.
+    pub largest_files: Vec<PathSize>,
+    pub config: ImageConfig,
+    pub posture: Posture,
+    /// Present when the variant has `run: true`.
+    pub run: Option<RunReport>,
+}
+
+/// One layer of an image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub size_bytes: u64,
+    /// The instruction that made the layer, as `docker history --no-trunc` shows it.
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathSize {
+    pub path: String,
+    pub size_bytes: u64,
+}
+
+/// What the image's config says about how it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// Empty means root.
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// Such as `8080/tcp`, sorted.
+    pub exposed_ports: Vec<String>,
+    /// The healthcheck's test, e.g. `["CMD", "/webtest", "healthcheck"]`, when there is one.
+    pub healthcheck: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Security-relevant facts read off the image's config and files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Posture {
+    pub runs_as_root: bool,
+    /// A `/bin/sh` (or another well-known shell) is present.
+    pub has_shell: bool,
+    /// `dpkg`, `apt`, `apk` or another package manager is present.
+    pub has_package_manager: bool,
+}
+
+/// What starting, probing, loading and stopping one variant measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Median of `ready_samples_ms`: from `start` until `GET /healthz` answered 200.
+    pub ready_ms: u64,
+    pub ready_samples_ms: Vec<u64>,
+    /// How long `docker stop` took.
+    pub stop_ms: u64,
+    /// Memory in use when idle after start (one-shot stats, page cache excluded).
+    pub memory_bytes: u64,
+    /// Memory in use right after the load.
+    pub memory_after_load_bytes: Option<u64>,
+    /// True when every probe passed.
+    pub probes_ok: bool,
+    pub probes: Vec<ProbeResult>,
+    pub load: Option<LoadReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub path: String,
+    pub expected_status: u16,
+    /// None when no HTTP answer came.
+    pub status: Option<u16>,
+    pub ok: bool,
+    /// Why it failed, or empty.
+    pub detail: String,
+}
+
+/// A short burst of requests against `127.0.0.1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub path: String,
+    pub requests: u64,
+    pub concurrency: u64,
+    pub errors: u64,
+    pub duration_ms: f64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// One check: a budget, a structure test or the multistage-is-smaller rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable and readable, e.g. `max_size multistage` or `smaller multistage < simples`.
+    pub name: String,
+    pub ok: bool,
+    /// The figure, the bound and the image, e.g. `1.42 MB <= 3.00 MB`.
+    pub detail: String,
+}

@@ -1,0 +1,198 @@
+//! Every rendering of a `Report` meant for people: the terminal table, `report.md`, the sizes
+//! chart and the pretty JSON.
+//!
+//! This is the only module that formats output for people, so that the figures read the same
+//! wherever they appear. Every function here is pure: it takes a report and returns text, does no
+//! I/O and stamps no time, so the same report always renders to the same bytes and the golden
+//! tests in `tests.rs` can pin the output down.
+
+mod human;
+mod markdown;
+pub mod progress;
+mod svg;
+mod terminal;
+
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use crate::model::{ImageReport, Report};
+
+pub use human::human_bytes;
+
+/// How output for people looks; decided once in main from NO_COLOR and whether stdout is a terminal.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Whether ANSI colors and the ✓/✗ markers may be used.
+    pub color: bool,
+}
+
+impl Style {
+    /// Colors only when stdout is a terminal and NO_COLOR is unset or empty.
+    ///
+    /// The convention (https://no-color.org) is that NO_COLOR set to any non-empty value turns
+    /// color off, while an empty value counts as unset.
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+/// The summary table, one row per image, for the terminal.
+pub fn terminal(report: &Report, style: Style) -> String {
+    terminal::render(report, style)
+}
+
+/// `report.md`: the summary, the checks, a size chart and per-image details.
+///
+/// `svg_name` is the file name of the chart written next to the Markdown, if any; it is
+/// referenced as an image so that the log-scale chart shows up where the Markdown is rendered.
+pub fn markdown(report: &Report, svg_name: Option<&str>) -> String {
+    markdown::render(report, svg_name)
+}
+
+/// A self-contained SVG bar chart of the image sizes on a log scale.
+pub fn svg(report: &Report) -> String {
+    svg::render(report)
+}
+
+/// The report as pretty JSON with a trailing newline, as `report.json` holds it.
+pub fn json(report: &Report) -> String {
+    // The model holds only strings, numbers, booleans, vectors and string-keyed maps, which
+    // serde_json always knows how to write, so a failure here would be a bug in serde_json.
+    let mut text = serde_json::to_string_pretty(report).expect("a Report always serializes");
+    text.push('\n');
+    text
+}
+
+/// The columns of the summary table, shared by the terminal and the Markdown renderings so that
+/// both show the same figures under the same names.
+const SUMMARY_HEADERS: [&str; 16] = [
+    "variant",
+    "tag",
+    "size",
+    "compressed",
+    "layers",
+    "efficiency",
+    "wasted",
+    "files",
+    "user",
+    "shell",
+    "ready ms",
+    "stop ms",
+    "memory",
+    "req/s",
+    "p99 ms",
+    "probes",
+];
+
+/// Which summary columns hold figures, and are therefore aligned to the right.
+const SUMMARY_NUMERIC: [bool; 16] = [
+    false, false, true, true, true, true, true, true, false, false, true, true, true, true, true,
+    false,
+];
+
+/// The index of the probes column, which the renderers mark as passed or failed.
+const PROBES_COLUMN: usize = 15;
+
+/// What a summary cell says when the figure does not exist, e.g. the run of a variant that is
+/// only built.
+const ABSENT: &str = "-";
+
+/// The outcome of the probes of one image, for the renderers to mark in their own way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probes {
+    NotRun,
+    Ok,
+    Failed,
+}
+
+/// The cells of one summary row, as plain text, in the order of `SUMMARY_HEADERS`.
+fn summary_row(image: &ImageReport) -> ([String; 16], Probes) {
+    let run = image.run.as_ref();
+    let load = run.and_then(|run| run.load.as_ref());
+    let or_absent = |value: Option<String>| value.unwrap_or_else(|| ABSENT.to_string());
+    let probes = match run {
+        None => Probes::NotRun,
+        Some(run) if run.probes_ok => Probes::Ok,
+        Some(_) => Probes::Failed,
+    };
+    let cells = [
+        image.variant.clone(),
+        image.tag.clone(),
+        human_bytes(image.size_bytes),
+        human_bytes(image.compressed_bytes),
+        image.layer_count.to_string(),
+        human::percent(image.efficiency),
+        human_bytes(image.wasted_bytes),
+        human::thousands(image.file_count),
+        if image.posture.runs_as_root {
+            "root".to_string()
+        } else {
+            "non-root".to_string()
+        },
+        human::yes_no(image.posture.has_shell).to_string(),
+        or_absent(run.map(|run| human::thousands(run.ready_ms))),
+        or_absent(run.map(|run| human::thousands(run.stop_ms))),
+        or_absent(run.map(|run| human_bytes(run.memory_bytes))),
+        or_absent(load.map(|load| human::rate(load.requests_per_second))),
+        or_absent(load.map(|load| human::millis(load.p99_ms))),
+        match probes {
+            Probes::NotRun => ABSENT.to_string(),
+            Probes::Ok => "ok".to_string(),
+            Probes::Failed => "FAIL".to_string(),
+        },
+    ];
+    (cells, probes)
+}
+
+/// The sentence that closes the checks: whether they all hold, or how many failed.
+fn checks_verdict(report: &Report) -> (bool, String) {
+    let total = report.checks.len();
+    let failed = report.checks.iter().filter(|check| !check.ok).count();
+    match (total, failed) {
+        (0, _) => (true, "no checks were run".to_string()),
+        (1, 0) => (true, "all 1 check holds".to_string()),
+        (_, 0) => (true, format!("all {total} checks hold")),
+        _ => (false, format!("{failed} of {total} checks failed")),
+    }
+}
+
+/// Ends a command: says what went wrong, with the whole chain of causes and what to do next,
+/// and turns the outcome into the exit code (0 all well, 1 a check or a build failed, 2 bad
+/// usage or a bad manifest).
+pub fn exit(result: anyhow::Result<()>, style: Style) -> ExitCode {
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    if err.downcast_ref::<crate::ChecksFailed>().is_some() {
+        // The report has said which checks failed.
+        return ExitCode::from(1);
+    }
+    let usage = err.chain().any(|cause| cause.is::<crate::UsageError>());
+    let label = if style.color {
+        "\u{1b}[31merror\u{1b}[0m"
+    } else {
+        "error"
+    };
+    eprintln!("{label}: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    let next = if usage {
+        "fix the manifest or the command line (`cargo xtask <command> --help` lists the options)"
+    } else if err
+        .chain()
+        .any(|cause| cause.is::<crate::engine::BuildFailed>())
+    {
+        "fix what the failing step reports, then run `cargo xtask build-images` again"
+    } else {
+        "see the cause above; `cargo xtask clean` removes what the project left in the engine"
+    };
+    eprintln!("next: {next}");
+    ExitCode::from(if usage { 2 } else { 1 })
+}

@@ -1,0 +1,422 @@
+//! Network side: the `Release` file, the `Packages` indices and the `.deb` files, each
+//! checked against its SHA256 and cached by that hash.
+//!
+//! Cache layout under the caller's cache directory:
+//! `index/<sha256>-Packages.xz` (the compressed index as listed in `Release`) and
+//! `debs/<sha256>.deb`. A cached file is hashed again before every use; one that does not
+//! match is deleted and fetched again. Downloads go to a `<name>.partial-<pid>-<n>` file
+//! that is renamed into place only once complete and verified, so an interrupted run never
+//! leaves a truncated file under a final name (its partial files are removed by the next
+//! run once their process is gone).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::deb::decompress_named;
+use super::index::{parse_release, Index};
+use super::{Event, Fetched, Resolution, Source};
+
+/// Number of `.deb` downloads in flight at once.
+const PARALLEL_DOWNLOADS: usize = 8;
+/// Attempts per file on network errors (not on hash mismatches, which are errors at once).
+const ATTEMPTS: u32 = 3;
+
+/// Reads the `Release` file of `source` and the `Packages` index of each component, and
+/// parses them into an [`Index`].
+///
+/// The `Release` file is fetched on every call (it is small, and it is what tells whether
+/// the indices changed); the indices themselves come from the cache when `Release` lists
+/// the same SHA256 as last time. The `Release` signature is not checked (see the module
+/// documentation): HTTPS to the mirror vouches for it.
+pub async fn fetch_index(client: &reqwest::Client, source: &Source, cache: &Path) -> Result<Index> {
+    let base = format!("{}/dists/{}", source.mirror.trim_end_matches('/'), source.suite);
+    let release_url = format!("{base}/Release");
+    let release = get_bytes(client, &release_url)
+        .await
+        .with_context(|| format!("fetching {release_url}"))?;
+    let release = String::from_utf8(release).context("release file is not UTF-8")?;
+    let release = parse_release(&release).with_context(|| format!("parsing {release_url}"))?;
+
+    let dir = cache.join("index");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("creating {}", dir.display()))?;
+    remove_stale_partials(&dir).await;
+    let mut texts = Vec::new();
+    for component in &source.components {
+        let stem = format!("{component}/binary-{}/Packages", source.arch);
+        let Some((name, (sha256, size))) = [".xz", ".gz", ""].iter().find_map(|ext| {
+            let name = format!("{stem}{ext}");
+            release.sha256.get(&name).map(|v| (name, v.clone()))
+        }) else {
+            bail!("{release_url} lists no {stem} index");
+        };
+        let ext = name.rsplit_once('/').map_or("", |(_, f)| f).trim_start_matches("Packages");
+        let dest = dir.join(format!("{sha256}-Packages{ext}"));
+        let mut urls = Vec::new();
+        if release.by_hash {
+            let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+            urls.push(format!("{base}/{dir}/by-hash/SHA256/{sha256}"));
+        }
+        urls.push(format!("{base}/{name}"));
+        fetch_verified(client, &urls, &dest, &sha256, Some(size), &name).await?;
+        let data = tokio::fs::read(&dest)
+            .await
+            .with_context(|| format!("reading {}", dest.display()))?;
+        let name2 = name.clone();
+        let text = tokio::task::spawn_blocking(move || decompress_named(&name2, &data))
+            .await
+            .context("decompression task failed")??;
+        texts.push(String::from_utf8(text).with_context(|| format!("{name} is not UTF-8"))?);
+    }
+    let source = source.clone();
+    tokio::task::spawn_blocking(move || {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Index::from_packages_texts(source, &texts)
+    })
+    .await
+    .context("index parsing task failed")?
+}
+
+/// Downloads the `.deb` files of a resolution into the cache (in parallel), verifying
+/// each against the index's SHA256, and returns their paths in the resolution's order.
+///
+/// Events: one [`Event::Resolved`] once the cache has been checked, one
+/// [`Event::Downloaded`] per package fetched from the network, and a final
+/// [`Event::Extracting`].
+pub async fn download(
+    client: &reqwest::Client,
+    source: &Source,
+    res: &Resolution,
+    cache: &Path,
+    on: &(dyn Fn(Event) + Sync),
+) -> Result<Fetched> {
+    let dir = cache.join("debs");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("creating {}", dir.display()))?;
+    remove_stale_partials(&dir).await;
+
+    let mut debs = Vec::new();
+    let mut missing = Vec::new();
+    let mut from_cache = 0;
+    for pkg in &res.packages {
+        let path = dir.join(format!("{}.deb", pkg.sha256));
+        if cached_ok(&path, &pkg.sha256)
+            .await
+            .with_context(|| format!("checking the cached {}", pkg.name))?
+        {
+            from_cache += 1;
+        } else {
+            missing.push((pkg, path.clone()));
+        }
+        debs.push(path);
+    }
+    on(Event::Resolved {
+        packages: res.packages.len(),
+        download_bytes: missing.iter().map(|(p, _)| p.size).sum(),
+        cached: from_cache,
+    });
+
+    let mirror = source.mirror.trim_end_matches('/');
+    let bytes_downloaded = futures_util::stream::iter(missing)
+        .map(|(pkg, path)| async move {
+            let url = format!("{mirror}/{}", pkg.filename);
+            let what = format!("package {} {}", pkg.name, pkg.version);
+            let bytes =
+                fetch_verified(client, &[url], &path, &pkg.sha256, Some(pkg.size), &what).await?;
+            on(Event::Downloaded {
+                name: pkg.name.clone(),
+                bytes,
+            });
+            Ok::<u64, anyhow::Error>(bytes)
+        })
+        .buffer_unordered(PARALLEL_DOWNLOADS)
+        .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+        .await?;
+
+    on(Event::Extracting {
+        packages: res.packages.len(),
+    });
+    Ok(Fetched {
+        debs,
+        bytes_downloaded,
+        from_cache,
+    })
+}
+
+/// Whether `path` exists with the expected SHA256. A file that exists with another hash
+/// is deleted, so that it is fetched again and never used.
+async fn cached_ok(path: &Path, sha256: &str) -> Result<bool> {
+    if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+        return Ok(false);
+    }
+    let p = path.to_path_buf();
+    let actual = tokio::task::spawn_blocking(move || sha256_file(&p))
+        .await
+        .context("hashing task failed")??;
+    if actual == sha256 {
+        return Ok(true);
+    }
+    tokio::fs::remove_file(path)
+        .await
+        .with_context(|| format!("removing corrupted cache file {}", path.display()))?;
+    Ok(false)
+}
+
+/// Makes `dest` a verified copy of the file with hash `sha256`: from the cache if intact,
+/// else downloaded from the first of `urls` that answers. Returns the bytes downloaded.
+async fn fetch_verified(
+    client: &reqwest::Client,
+    urls: &[String],
+    dest: &Path,
+    sha256: &str,
+    size: Option<u64>,
+    what: &str,
+) -> Result<u64> {
+    if cached_ok(dest, sha256)
+        .await
+        .with_context(|| format!("checking the cached {what}"))?
+    {
+        return Ok(0);
+    }
+    let mut last_error = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+        }
+        for url in urls {
+            match download_to(client, url, dest).await {
+                Ok((partial, actual, n)) => {
+                    // Verify before the rename, so that a bad file never gets the final name.
+                    if actual != sha256 || size.is_some_and(|s| s != n) {
+                        bail!(
+                            "SHA256 mismatch for {what}: {url} gave {n} bytes with \
+                             sha256 {actual}, the index says {sha256}{}",
+                            size.map(|s| format!(" ({s} bytes)")).unwrap_or_default()
+                        );
+                    }
+                    partial.persist().await?;
+                    return Ok(n);
+                }
+                Err(e) => last_error = Some(e.context(format!("downloading {what} from {url}"))),
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no URL for {what}")))
+}
+
+/// Streams `url` into a temporary file next to `dest`, returning that file (to be
+/// persisted by the caller once verified), its SHA256 and its length. The temporary file
+/// is removed if it is not persisted, including when this future is dropped.
+async fn download_to(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+) -> Result<(PartialFile, String, u64)> {
+    let partial = PartialFile::new(dest);
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .context("sending the request")?
+        .error_for_status()
+        .context("server answered with an error")?;
+    let mut file = tokio::fs::File::create(&partial.path)
+        .await
+        .with_context(|| format!("creating {}", partial.path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut n = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.context("reading the response body")?;
+        hasher.update(&chunk);
+        n += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .with_context(|| format!("writing {}", partial.path.display()))?;
+    }
+    file.flush().await.context("flushing the download")?;
+    file.sync_all().await.context("syncing the download")?;
+    drop(file);
+    Ok((partial, hex::encode(hasher.finalize()), n))
+}
+
+/// A temporary download file next to its destination, deleted on drop unless persisted.
+struct PartialFile {
+    path: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl PartialFile {
+    fn new(dest: &Path) -> PartialFile {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut name = dest.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".partial-{}-{n}", std::process::id()));
+        PartialFile {
+            path: dest.with_file_name(name),
+            dest: dest.to_path_buf(),
+            done: false,
+        }
+    }
+
+    async fn persist(mut self) -> Result<()> {
+        tokio::fs::rename(&self.path, &self.dest)
+            .await
+            .with_context(|| format!("renaming into {}", self.dest.display()))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes `*.partial-<pid>-<n>` files whose process no longer runs (a killed run's
+/// leftovers). Without `/proc` nothing is removed, since liveness cannot be told.
+async fn remove_stale_partials(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((_, tail)) = name.rsplit_once(".partial-") else {
+            continue;
+        };
+        let pid = tail.split('-').next().unwrap_or("");
+        if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+}
+
+async fn get_bytes(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
+    let mut last_error = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+        }
+        let result = async {
+            let response = client.get(url).send().await?.error_for_status()?;
+            Ok::<_, reqwest::Error>(response.bytes().await?.to_vec())
+        }
+        .await;
+        match result {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.map_or_else(|| anyhow::anyhow!("no attempt"), anyhow::Error::from))
+}
+
+/// Lowercase hex SHA256 of a file, read in blocks.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::deb::tests::tempdir;
+    use super::super::{resolve, Recipe};
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn corrupted_cache_file_is_deleted_not_used() {
+        let dir = tempdir("cache");
+        let good = b"package bytes";
+        let sha = hex::encode(Sha256::digest(good));
+        let path = dir.join(format!("{sha}.deb"));
+        std::fs::write(&path, good).unwrap();
+        assert!(cached_ok(&path, &sha).await.unwrap());
+        std::fs::write(&path, b"package bytez").unwrap();
+        assert!(!cached_ok(&path, &sha).await.unwrap());
+        assert!(!path.exists(), "a corrupted cache file must be deleted");
+        assert!(!cached_ok(&path, &sha).await.unwrap());
+        // A corrupted file is not served either when the network is unreachable: the
+        // download is attempted (and fails) instead.
+        std::fs::write(&path, b"corrupt").unwrap();
+        let client = reqwest::Client::new();
+        let err = fetch_verified(&client, &["http://127.0.0.1:9/x".into()], &path, &sha, None, "t")
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("downloading t"), "{err:#}");
+        assert!(!path.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(leftovers.is_empty(), "no partial file may remain");
+    }
+
+    #[tokio::test]
+    async fn stale_partials_are_removed() {
+        let dir = tempdir("partials");
+        let stale = dir.join("x.deb.partial-999999999-0");
+        let live = dir.join(format!("x.deb.partial-{}-0", std::process::id()));
+        std::fs::write(&stale, b"").unwrap();
+        std::fs::write(&live, b"").unwrap();
+        remove_stale_partials(&dir).await;
+        assert!(!stale.exists());
+        assert!(live.exists());
+    }
+
+    /// Fetches the real bookworm index (the mirror is reachable here and in CI) and
+    /// resolves and downloads a tiny package set, twice: the second run is served from
+    /// the cache.
+    #[tokio::test]
+    async fn real_bookworm_index_and_download() {
+        let cache = std::env::var_os("XTASK_ROOTFS_TEST_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("xtask-rootfs-test-cache"));
+        let client = reqwest::Client::new();
+        let source = Source::default();
+        let index = fetch_index(&client, &source, &cache).await.unwrap();
+        assert!(index.len() > 50_000, "{} packages", index.len());
+        let libc = index.get("libc6").unwrap();
+        assert!(libc.version.starts_with("2.36-"), "{}", libc.version);
+        let recipe = Recipe {
+            name: "net-test".into(),
+            packages: vec!["base-files".into(), "netbase".into()],
+            ..Recipe::default()
+        };
+        let res = resolve(&index, &recipe).unwrap();
+        assert_eq!(res.packages.len(), 2);
+        let events = Mutex::new(Vec::new());
+        let on = |e: Event| events.lock().unwrap().push(e);
+        let first = download(&client, &source, &res, &cache, &on).await.unwrap();
+        let second = download(&client, &source, &res, &cache, &on).await.unwrap();
+        assert_eq!(second.from_cache, 2);
+        assert_eq!(second.bytes_downloaded, 0);
+        assert_eq!(first.debs, second.debs);
+        let events = events.into_inner().unwrap();
+        assert!(matches!(events.last(), Some(Event::Extracting { packages: 2 })));
+    }
+}

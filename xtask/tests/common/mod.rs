@@ -1,0 +1,121 @@
+//! What the integration tests share: running `cargo xtask` as a user would, asking the engine
+//! through the docker CLI (independently of the xtask's own engine code), and temporary
+//! manifests. These tests drive the real engine; when it cannot be reached they fail and say why.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// Tests in one binary run on threads; the ones that use the engine take turns, because they
+/// share tags and the host port.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+/// Takes the engine for one test, after checking that it answers.
+pub fn engine() -> MutexGuard<'static, ()> {
+    let guard = ENGINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let out = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match out {
+        Ok(out) if out.status.success() => guard,
+        Ok(out) => panic!(
+            "these tests need a running Docker engine, and `docker version` fails: {}\nstart the daemon (or set DOCKER_HOST) and run the tests again",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => panic!("these tests need the docker CLI and a running engine: {err}"),
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs `cargo xtask ARGS` (the built binary) from the project root, colours off.
+pub fn xtask(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("run the xtask binary");
+    eprintln!(
+        "--- xtask {} exited {:?}",
+        args.join(" "),
+        out.status.code()
+    );
+    eprintln!("--- stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs the docker CLI and returns its standard output; panics with its error otherwise.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Containers left with the project's label.
+pub fn labelled_containers() -> Vec<String> {
+    docker(&["ps", "-aq", "--filter", "label=io.webtest.xtask=1"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A fresh directory under target/, for one test's files.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target").join("xtask-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The project's manifest, rewritten to live in `dir`: the context made absolute, and `edit`
+/// applied to the text.
+pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("docker/images.yaml")).unwrap();
+    let text = text.replacen("context: ..", &format!("context: {}", root().display()), 1);
+    let path = dir.join("images.yaml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+/// The report a run wrote.
+pub fn read_report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json was written");
+    serde_json::from_str(&text).expect("report.json parses")
+}
+
+/// The image entry of one variant in a report.
+pub fn image<'a>(report: &'a serde_json::Value, variant: &str) -> &'a serde_json::Value {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["variant"] == variant)
+        .unwrap_or_else(|| panic!("no {variant} in the report"))
+}

@@ -1,0 +1,263 @@
+//! `cargo xtask compare` end to end on the real engine: the bases, the builds, the runs, the
+//! probes, the report, and the checks that fail when they should.
+
+mod common;
+
+use common::*;
+
+/// The first test to need the full report runs compare; the others read what it wrote.
+fn full_run() -> (std::path::PathBuf, serde_json::Value) {
+    static REPORT: std::sync::OnceLock<(std::path::PathBuf, serde_json::Value)> =
+        std::sync::OnceLock::new();
+    REPORT
+        .get_or_init(|| {
+            let out_dir = scratch("compare");
+            let out = xtask(&["compare", "--out", out_dir.to_str().unwrap()]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "compare failed:\n{}\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            (out_dir.clone(), read_report(&out_dir))
+        })
+        .clone()
+}
+
+#[test]
+fn compare_builds_runs_and_proves_that_multistage_is_smaller() {
+    let _engine = engine();
+    let (_, report) = full_run();
+    assert_eq!(report["ok"], true, "{report:#}");
+    for variant in ["simples", "multistage", "target"] {
+        let image = image(&report, variant);
+        assert_eq!(image["tag"], format!("webtest:{variant}"));
+        assert!(image["size_bytes"].as_u64().unwrap() > 0);
+    }
+    let simples = image(&report, "simples");
+    let multistage = image(&report, "multistage");
+    let (small, big) = (
+        multistage["size_bytes"].as_u64().unwrap(),
+        simples["size_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        small < big,
+        "multistage {small} B is not smaller than simples {big} B"
+    );
+    for image in [simples, multistage] {
+        assert_eq!(image["run"]["probes_ok"], true, "{image:#}");
+    }
+    assert!(
+        image(&report, "target")["run"].is_null(),
+        "target does not run"
+    );
+    assert!(
+        labelled_containers().is_empty(),
+        "compare left containers: {:?}",
+        labelled_containers()
+    );
+}
+
+#[test]
+fn the_multistage_image_is_little_more_than_its_binary_and_stops_at_once() {
+    let _engine = engine();
+    let (_, report) = full_run();
+    let multistage = image(&report, "multistage");
+    let size = multistage["size_bytes"].as_u64().unwrap();
+    let binary = &multistage["largest_files"][0];
+    assert_eq!(binary["path"], "/webtest");
+    let binary = binary["size_bytes"].as_u64().unwrap();
+    assert!(
+        size as f64 <= 1.05 * binary as f64,
+        "image {size} B, binary {binary} B"
+    );
+    assert!(size < 3_000_000, "image {size} B");
+    assert_eq!(multistage["efficiency"], 1.0);
+    assert_eq!(multistage["wasted_bytes"], 0);
+    assert_eq!(multistage["posture"]["has_shell"], false);
+    assert_eq!(multistage["posture"]["runs_as_root"], false);
+    let stop_ms = multistage["run"]["stop_ms"].as_u64().unwrap();
+    assert!(stop_ms < 1000, "docker stop took {stop_ms} ms");
+    let simples = image(&report, "simples");
+    assert_eq!(simples["posture"]["has_shell"], true);
+    assert_eq!(simples["posture"]["runs_as_root"], true);
+}
+
+#[test]
+fn sizes_and_layers_in_the_report_equal_what_the_engine_says() {
+    let _engine = engine();
+    let (_, report) = full_run();
+    for image in report["images"].as_array().unwrap() {
+        let tag = image["tag"].as_str().unwrap();
+        let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", tag])
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(image["size_bytes"].as_u64().unwrap(), size, "{tag}");
+        let layers: u64 = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{len .RootFS.Layers}}",
+            tag,
+        ])
+        .trim()
+        .parse()
+        .unwrap();
+        assert_eq!(image["layer_count"].as_u64().unwrap(), layers, "{tag}");
+        // `docker history` lists the newest first, the report the oldest first.
+        let history = docker(&[
+            "history",
+            "--human=false",
+            "--no-trunc",
+            "--format",
+            "{{.Size}}",
+            tag,
+        ]);
+        let mut sizes: Vec<u64> = history.lines().map(|l| l.trim().parse().unwrap()).collect();
+        sizes.reverse();
+        let reported: Vec<u64> = image["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["size_bytes"].as_u64().unwrap())
+            .collect();
+        assert_eq!(reported, sizes, "{tag}");
+        assert_eq!(
+            reported.iter().sum::<u64>(),
+            size,
+            "{tag}: the layers add up to the size"
+        );
+    }
+}
+
+#[test]
+fn a_second_compare_rebuilds_nothing() {
+    let _engine = engine();
+    full_run();
+    let out_dir = scratch("compare-again");
+    let out = xtask(&[
+        "compare",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--starts",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    for variant in ["simples", "multistage", "target"] {
+        assert!(
+            log.contains(&format!("built webtest:{variant}"))
+                && log.contains("up to date, every step from the cache"),
+            "{log}"
+        );
+    }
+    assert!(
+        !log.contains("steps from the cache"),
+        "a step was rebuilt:\n{log}"
+    );
+}
+
+#[test]
+fn a_budget_set_too_tight_fails_with_exit_1_naming_the_budget_the_figure_and_the_bound() {
+    let _engine = engine();
+    full_run();
+    let dir = scratch("tight");
+    let manifest = manifest_copy(&dir, |text| {
+        text.replace(
+            "max_size: { image: multistage, bytes: 3 MB }",
+            "max_size: { image: multistage, bytes: 1 kB }",
+        )
+    });
+    let out = xtask(&[
+        "compare",
+        "--no-build",
+        "--starts",
+        "1",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let table = stdout(&out);
+    let line = table
+        .lines()
+        .find(|l| l.contains("FAIL max_size multistage"))
+        .unwrap_or_else(|| panic!("no failing budget in:\n{table}"));
+    assert!(
+        line.contains("1.00 kB") && line.contains("MB"),
+        "the line names the figure and the bound: {line}"
+    );
+    let report = read_report(&dir);
+    assert_eq!(report["ok"], false);
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "max_size multistage")
+        .unwrap();
+    assert_eq!(check["ok"], false);
+    assert!(labelled_containers().is_empty());
+}
+
+#[test]
+fn a_bad_manifest_exits_2_naming_the_file_the_line_and_the_field() {
+    let _engine = engine();
+    let dir = scratch("bad-manifest");
+    let manifest = manifest_copy(&dir, |text| {
+        text.replace(
+            "  simples:    { dockerfile: docker/Dockerfile.simples,    run: true }",
+            "  simples:    { dockerfile: docker/Dockerfile.simples,    runs: true }",
+        )
+    });
+    let line = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("runs: true"))
+        .unwrap()
+        + 1;
+    let out = xtask(&["compare", "--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:{line}:", manifest.display())),
+        "{err}"
+    );
+    assert!(err.contains("unknown field `runs`"), "{err}");
+}
+
+#[test]
+fn a_failing_build_shows_the_failing_step_and_its_output() {
+    let _engine = engine();
+    let dir = scratch("failing-build");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY Cargo.toml /\nRUN echo this step cannot run without a shell\n",
+    )
+    .unwrap();
+    let dockerfile = dir.strip_prefix(root()).unwrap().join("Dockerfile");
+    let manifest = dir.join("images.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "repository: webtest-test\ncontext: {}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
+            root().display(),
+            dockerfile.display()
+        ),
+    )
+    .unwrap();
+    let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("step 3/3 `RUN echo this step cannot run without a shell`"),
+        "{err}"
+    );
+    assert!(err.contains("next:"), "{err}");
+    assert!(
+        labelled_containers().is_empty(),
+        "a failed build left its container"
+    );
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask clean` removes every container and image with the project's label and nothing
+//! else. This file runs after the others (cargo runs test binaries in name order), since it
+//! removes the images they build; were the order different, they would only build again.
+
+mod common;
+
+use common::*;
+
+/// An image that is not the project's: it must survive `clean`.
+fn unrelated_image(tag: &str) -> String {
+    let dir = scratch("unrelated");
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "hello", &b"hello"[..])
+        .unwrap();
+    let archive = dir.join("rootfs.tar");
+    std::fs::write(&archive, builder.into_inner().unwrap()).unwrap();
+    docker(&["import", archive.to_str().unwrap(), tag]);
+    docker(&["image", "inspect", "--format", "{{.Id}}", tag])
+        .trim()
+        .to_string()
+}
+
+fn labelled_images() -> Vec<String> {
+    docker(&[
+        "images",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=io.webtest.xtask=1",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn clean_removes_the_projects_containers_and_images_and_nothing_else() {
+    let _engine = engine();
+    let unrelated = unrelated_image("webtest-test/unrelated:1");
+    let labelled = labelled_images();
+    let others_before: Vec<String> = docker(&["images", "-q", "--no-trunc"])
+        .lines()
+        .filter(|id| !labelled.iter().any(|l| l == id))
+        .map(str::to_string)
+        .collect();
+    // A labelled container that is still there, as a crashed run might leave one.
+    let base = docker(&[
+        "images",
+        "--filter",
+        "label=io.webtest.xtask.base",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    let leftover = if let Some(base) = base.lines().next() {
+        Some(
+            docker(&["create", "--label", "io.webtest.xtask=1", base])
+                .trim()
+                .to_string(),
+        )
+    } else {
+        None
+    };
+
+    let out = xtask(&["clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    assert!(
+        labelled_containers().is_empty(),
+        "containers left: {:?}",
+        labelled_containers()
+    );
+    if let Some(id) = leftover {
+        assert!(!docker(&["ps", "-aq", "--no-trunc"]).contains(&id));
+    }
+    // Only the local bases keep the label, and each under its own tag.
+    let left = docker(&[
+        "images",
+        "--filter",
+        "label=io.webtest.xtask=1",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    for tag in left.lines() {
+        assert!(tag.starts_with("webtest-base/"), "clean left {tag}");
+    }
+    let now = docker(&["images", "-q", "--no-trunc"]);
+    for id in &others_before {
+        assert!(
+            now.contains(id.as_str()),
+            "clean removed an image that is not the project's: {id}"
+        );
+    }
+    assert!(now.contains(&unrelated));
+    docker(&["rmi", "webtest-test/unrelated:1"]);
+}
