@@ -94,16 +94,15 @@ pub async fn ensure(
                     base.image.clone()
                 }
                 Err(err) => {
-                    let recipe = &manifest.recipes[recipe_name];
-                    let local = local_base(ctx, engine, recipe_name, recipe, plan, progress)
-                        .await
-                        .with_context(|| format!("build the local base {recipe_name}"))?;
                     progress.note(&format!(
-                        "{arg}: {} cannot be pulled ({}); using the local stand-in {local}, assembled from Debian packages",
+                        "{arg}: {} cannot be pulled ({}); using a local stand-in assembled from Debian packages",
                         base.image,
                         first_line(&format!("{err:#}"))
                     ));
-                    local
+                    let recipe = &manifest.recipes[recipe_name];
+                    local_base(ctx, engine, recipe_name, recipe, plan, progress)
+                        .await
+                        .with_context(|| format!("build the local base {recipe_name}"))?
                 }
             }
         } else {
@@ -116,6 +115,18 @@ pub async fn ensure(
         args.insert(arg.clone(), image);
     }
     Ok(args)
+}
+
+/// The host's CA bundle, where there is one.
+fn host_ca_bundle() -> Vec<PathBuf> {
+    let path = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    if path.is_file() {
+        vec![path]
+    } else {
+        Vec::new()
+    }
 }
 
 fn first_line(text: &str) -> &str {
@@ -190,10 +201,7 @@ async fn local_base(
     let work = ctx.out_dir().join("bases");
     let cache = ctx.out_dir().join("cache");
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
-    let client = reqwest::Client::builder()
-        .user_agent("webtest-xtask")
-        .build()
-        .context("make an HTTP client")?;
+    let client = rootfs::http_client()?;
 
     let phase = progress.phase(&format!(
         "{name}: reading the {} index of {}",
@@ -209,6 +217,11 @@ async fn local_base(
         required: recipe.required,
         exclude: recipe.exclude.clone(),
         drop_docs: recipe.drop_docs,
+        local_ca_certificates: if recipe.host_ca_certificates {
+            host_ca_bundle()
+        } else {
+            Vec::new()
+        },
     };
     let resolution = rootfs::resolve(&index, &rootfs_recipe).context("resolve the packages")?;
     phase.finish(&format!("{name}: {} packages", resolution.packages.len()));
@@ -372,6 +385,7 @@ mod tests {
             required: false,
             exclude: vec![],
             drop_docs: true,
+            host_ca_certificates: false,
             toolchain: None,
             dpkg: DpkgDb::Full,
             env: vec![],

@@ -81,7 +81,9 @@ pub struct BuildSpec<'a> {
 #[derive(Debug, Clone)]
 pub struct Built {
     pub id: String,
+    /// The steps that make something (all but `FROM` and the `ARG`s before it).
     pub steps: usize,
+    /// How many of them came from the build cache.
     pub cached: usize,
 }
 
@@ -283,6 +285,7 @@ impl Engine {
         );
         let mut id = None;
         let (mut steps, mut cached) = (0, 0);
+        let mut in_stage = false;
         let mut step: Option<String> = None;
         let mut output: Vec<String> = Vec::new();
         let mut partial = String::new();
@@ -324,7 +327,14 @@ impl Engine {
                             total,
                             instruction,
                         } => {
-                            steps = steps.max(*number);
+                            // A FROM step only names the base, and an ARG before the first
+                            // FROM only declares a name: neither ever reports a cache hit, so
+                            // neither counts among the steps that may be rebuilt.
+                            let is_from = instruction.to_ascii_uppercase().starts_with("FROM ");
+                            in_stage |= is_from;
+                            if in_stage && !is_from {
+                                steps += 1;
+                            }
                             step = Some(format!("step {number}/{total} `{instruction}`"));
                             output.clear();
                         }

@@ -122,6 +122,12 @@ pub struct Recipe {
     /// stays), as the official `-slim` images do.
     #[serde(default = "yes")]
     pub drop_docs: bool,
+    /// Also trust the certificate authorities the host trusts (its `SSL_CERT_FILE`, or
+    /// `/etc/ssl/certs/ca-certificates.crt`), appended to Debian's bundle. A builder behind a
+    /// TLS-inspecting proxy needs the proxy's CA to reach crates.io; the stand-in already
+    /// mirrors the host's toolchain, so it mirrors the host's trust too.
+    #[serde(default)]
+    pub host_ca_certificates: bool,
     /// Where the host's Rust toolchain (`rustc --print sysroot`: `bin/` and `lib/`) goes in
     /// the image, as a layer of its own, e.g. `usr/local`.
     pub toolchain: Option<String>,
@@ -356,19 +362,20 @@ impl ByteSize {
         let number: f64 = number
             .parse()
             .map_err(|_| format!("`{text}` is not a size such as 3000000 or 3 MB"))?;
-        let factor: u64 =
-            match unit.trim().to_ascii_lowercase().as_str() {
-                "" | "b" => 1,
-                "kb" | "k" => 1_000,
-                "mb" | "m" => 1_000_000,
-                "gb" | "g" => 1_000_000_000,
-                "kib" => 1 << 10,
-                "mib" => 1 << 20,
-                "gib" => 1 << 30,
-                other => return Err(format!(
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" | "k" => 1_000,
+            "mb" | "m" => 1_000_000,
+            "gb" | "g" => 1_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            other => {
+                return Err(format!(
                     "unknown size unit `{other}` in `{text}` (use B, kB, MB, GB, KiB, MiB or GiB)"
-                )),
-            };
+                ))
+            }
+        };
         Ok(ByteSize((number * factor as f64).round() as u64))
     }
 }

@@ -36,8 +36,7 @@ pub type ControlFiles = BTreeMap<String, Vec<u8>>;
 impl Deb {
     /// Opens a `.deb` and reads its member table.
     pub fn open(path: &Path) -> Result<Deb> {
-        let mut file =
-            File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let members = read_members(&mut file)
             .with_context(|| format!("reading the ar archive {}", path.display()))?;
         let mut deb = Deb {
@@ -223,7 +222,12 @@ pub(crate) mod tests {
     }
 
     /// Builds a `.deb` the way dpkg-deb does (xz data, gz control) for tests.
-    pub fn build_deb(dir: &Path, name: &str, control: &[(&str, &[u8])], data: &[TestEntry]) -> PathBuf {
+    pub fn build_deb(
+        dir: &Path,
+        name: &str,
+        control: &[(&str, &[u8])],
+        data: &[TestEntry],
+    ) -> PathBuf {
         let mut ctl = tar::Builder::new(flate2::write::GzEncoder::new(
             Vec::new(),
             flate2::Compression::default(),
@@ -232,7 +236,8 @@ pub(crate) mod tests {
             let mut h = tar::Header::new_gnu();
             h.set_mode(0o644);
             h.set_size(content.len() as u64);
-            ctl.append_data(&mut h, format!("./{file}"), *content).unwrap();
+            ctl.append_data(&mut h, format!("./{file}"), *content)
+                .unwrap();
         }
         let ctl = ctl.into_inner().unwrap().finish().unwrap();
 
@@ -240,16 +245,21 @@ pub(crate) mod tests {
         for e in data {
             let mut h = tar::Header::new_gnu();
             h.set_mtime(1_600_000_000);
+            h.set_size(0);
+            h.set_uid(0);
+            h.set_gid(0);
             match e {
                 TestEntry::Dir(p, mode) => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_mode(*mode);
-                    tarb.append_data(&mut h, format!("./{p}/"), io::empty()).unwrap();
+                    tarb.append_data(&mut h, format!("./{p}/"), io::empty())
+                        .unwrap();
                 }
                 TestEntry::File(p, mode, content) => {
                     h.set_mode(*mode);
                     h.set_size(content.len() as u64);
-                    tarb.append_data(&mut h, format!("./{p}"), *content).unwrap();
+                    tarb.append_data(&mut h, format!("./{p}"), *content)
+                        .unwrap();
                 }
                 TestEntry::Symlink(p, target) => {
                     h.set_entry_type(tar::EntryType::Symlink);
@@ -277,9 +287,9 @@ pub(crate) mod tests {
             ("control.tar.gz", &ctl),
             ("data.tar.xz", &data_xz),
         ] {
-            write!(
+            writeln!(
                 out,
-                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`",
                 member,
                 0,
                 0,
@@ -332,14 +342,34 @@ pub(crate) mod tests {
         assert_eq!(normalize(b"bin/sh"), "bin/sh");
     }
 
-    /// A fresh, empty scratch directory for one test.
-    pub fn tempdir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "xtask-rootfs-test-{}-{name}",
-            std::process::id()
-        ));
+    /// A fresh, empty scratch directory for one test, removed when dropped.
+    pub struct TestDir(PathBuf);
+
+    impl std::ops::Deref for TestDir {
+        type Target = Path;
+
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for TestDir {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub fn tempdir(name: &str) -> TestDir {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-rootfs-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        TestDir(dir)
     }
 }

@@ -33,7 +33,12 @@ const GID_UTMP: u64 = 43;
 const NONROOT: u64 = 65532;
 
 /// Applies every effect, in a fixed order, then writes the dpkg database of `style`.
-pub(super) fn apply(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked], style: DpkgDb) -> Result<()> {
+pub(super) fn apply(
+    tree: &mut Tree,
+    res: &Resolution,
+    unpacked: &[Unpacked],
+    style: DpkgDb,
+) -> Result<()> {
     let has = |name: &str| res.packages.iter().any(|p| p.name == name);
     if has("base-files") {
         base_files(tree)?;
@@ -45,7 +50,7 @@ pub(super) fn apply(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked], st
     if has("passwd") {
         shadow(tree)?;
     }
-    nsswitch(tree, has("libc-bin"));
+    nsswitch(tree, has("libc-bin"))?;
     if has("debianutils") {
         shells(tree)?;
     }
@@ -87,7 +92,9 @@ fn copy_preserving(tree: &mut Tree, from: &str, to: &str) -> Result<bool> {
 
 /// base-files' postinst on a fresh install (`configure` with no old version).
 fn base_files(tree: &mut Tree) -> Result<()> {
-    if tree.get("etc/dpkg/origins/debian").is_some() && tree.get("etc/dpkg/origins/default").is_none() {
+    if tree.get("etc/dpkg/origins/debian").is_some()
+        && tree.get("etc/dpkg/origins/default").is_none()
+    {
         tree.put_symlink("etc/dpkg/origins/default", "debian");
     }
     for (from, to) in [
@@ -103,19 +110,37 @@ fn base_files(tree: &mut Tree) -> Result<()> {
         tree.ensure_dir(dir, 0o755, 0, 0);
     }
     tree.ensure_dir("var/mail", 0o2775, 0, GID_MAIL);
-    if !matches!(tree.get("var/spool/mail").map(|n| &n.kind), Some(Kind::Symlink(_))) {
+    if !matches!(
+        tree.get("var/spool/mail").map(|n| &n.kind),
+        Some(Kind::Symlink(_))
+    ) {
         tree.put_symlink("var/spool/mail", "../mail");
     }
     tree.ensure_dir("run/lock", 0o1777, 0, 0);
     // `/var/run` and `/var/lock` (`migrate_directory`) are aliased while unpacking.
     // `install_local_dir`: root:root 0755 (staff 2775 only with
     // /etc/staff-group-for-usr-local, which base-files no longer creates).
-    for dir in ["", "/share", "/share/man", "/bin", "/games", "/lib", "/include", "/sbin", "/src", "/etc"] {
+    for dir in [
+        "",
+        "/share",
+        "/share/man",
+        "/bin",
+        "/games",
+        "/lib",
+        "/include",
+        "/sbin",
+        "/src",
+        "/etc",
+    ] {
         tree.ensure_dir(&format!("usr/local{dir}"), 0o755, 0, 0);
     }
     tree.put_symlink("usr/local/man", "share/man");
     // `ensure_file_owner_mode`: login records, group utmp.
-    for (file, mode) in [("var/log/wtmp", 0o664), ("var/log/btmp", 0o660), ("var/log/lastlog", 0o664)] {
+    for (file, mode) in [
+        ("var/log/wtmp", 0o664),
+        ("var/log/btmp", 0o660),
+        ("var/log/lastlog", 0o664),
+    ] {
         if tree.get(file).is_none() {
             tree.put_file(file, mode, 0, GID_UTMP, Vec::new());
         }
@@ -144,7 +169,10 @@ fn dash(tree: &mut Tree) {
 /// instead, with their home directories, so that `USER nonroot` works.
 fn users_and_groups(tree: &mut Tree, base_passwd: bool) -> Result<()> {
     if base_passwd {
-        for (master, dest) in [("passwd.master", "etc/passwd"), ("group.master", "etc/group")] {
+        for (master, dest) in [
+            ("passwd.master", "etc/passwd"),
+            ("group.master", "etc/group"),
+        ] {
             if tree.get(dest).is_none() {
                 let data = tree
                     .read(&format!("usr/share/base-passwd/{master}"))?
@@ -175,7 +203,10 @@ fn users_and_groups(tree: &mut Tree, base_passwd: bool) -> Result<()> {
 /// The last-change field is left empty (aging disabled) instead of the day of the build,
 /// which would make the layer depend on the date.
 fn shadow(tree: &mut Tree) -> Result<()> {
-    for (file, shadow_file, is_group) in [("etc/passwd", "etc/shadow", false), ("etc/group", "etc/gshadow", true)] {
+    for (file, shadow_file, is_group) in [
+        ("etc/passwd", "etc/shadow", false),
+        ("etc/group", "etc/gshadow", true),
+    ] {
         if tree.get(shadow_file).is_some() {
             continue;
         }
@@ -210,17 +241,24 @@ fn shadow(tree: &mut Tree) -> Result<()> {
 
 /// `/etc/nsswitch.conf`: libc-bin's postinst copies its default; without libc-bin the file
 /// distroless ships is written, so that glibc and Go look at `/etc/hosts` before DNS.
-fn nsswitch(tree: &mut Tree, libc_bin: bool) {
+fn nsswitch(tree: &mut Tree, libc_bin: bool) -> Result<()> {
     if tree.get("etc/nsswitch.conf").is_some() {
-        return;
+        return Ok(());
     }
-    if libc_bin && copy_preserving(tree, "usr/share/libc-bin/nsswitch.conf", "etc/nsswitch.conf").unwrap_or(false) {
-        return;
+    if libc_bin
+        && copy_preserving(
+            tree,
+            "usr/share/libc-bin/nsswitch.conf",
+            "etc/nsswitch.conf",
+        )?
+    {
+        return Ok(());
     }
     let conf = "passwd:         files\ngroup:          files\nshadow:         files\n\
                 gshadow:        files\n\nhosts:          files dns\nnetworks:       files\n\n\
                 protocols:      files\nservices:       files\nethers:         files\nrpc:            files\n";
     tree.put_file("etc/nsswitch.conf", 0o644, 0, 0, conf.into());
+    Ok(())
 }
 
 /// debianutils' postinst: `/etc/shells` from its template, then `update-shells` adds the
@@ -279,11 +317,18 @@ fn shells(tree: &mut Tree) -> Result<()> {
 /// ca-certificates' postinst writes `/etc/ca-certificates.conf` enabling every
 /// certificate under `/usr/share/ca-certificates`, and `update-ca-certificates` links each
 /// one into `/etc/ssl/certs` as `<name>.pem` and concatenates them, in the order of that
-/// file, into `/etc/ssl/certs/ca-certificates.crt`, the bundle TLS clients read.
+/// file and followed by the local ones of `/usr/local/share/ca-certificates`, into
+/// `/etc/ssl/certs/ca-certificates.crt`, the bundle TLS clients read.
 fn ca_certificates(tree: &mut Tree) -> Result<()> {
     let root = "usr/share/ca-certificates/";
+    let local_root = "usr/local/share/ca-certificates/";
     let certs: Vec<String> = tree
         .files_under(root)
+        .into_iter()
+        .filter(|p| p.ends_with(".crt"))
+        .collect();
+    let local: Vec<String> = tree
+        .files_under(local_root)
         .into_iter()
         .filter(|p| p.ends_with(".crt"))
         .collect();
@@ -301,10 +346,18 @@ fn ca_certificates(tree: &mut Tree) -> Result<()> {
          #\n",
     );
     let mut bundle = Vec::new();
-    for path in &certs {
-        let name = &path[root.len()..];
-        conf.push_str(name);
-        conf.push('\n');
+    // Debian's certificates in the order of the configuration, then local ones, which
+    // update-ca-certificates always adds.
+    let all = certs
+        .iter()
+        .map(|p| (p, root))
+        .chain(local.iter().map(|p| (p, local_root)));
+    for (path, base_dir) in all {
+        let name = &path[base_dir.len()..];
+        if base_dir == root {
+            conf.push_str(name);
+            conf.push('\n');
+        }
         let mut pem = tree.read(path)?.unwrap_or_default();
         // `sed -e '$a\'`: every certificate ends with a newline in the bundle.
         if !pem.is_empty() && !pem.ends_with(b"\n") {
@@ -377,7 +430,7 @@ fn parse_installs(script: &str) -> Vec<Install> {
         let Some(start) = words.iter().position(|w| *w == "update-alternatives") else {
             continue;
         };
-        let mut args = words[start + 1..]
+        let args: Vec<&str> = words[start + 1..]
             .iter()
             .copied()
             .take_while(|w| {
@@ -386,12 +439,13 @@ fn parse_installs(script: &str) -> Vec<Install> {
                     && !w.starts_with("2>")
                     && !w.starts_with("&>")
             })
-            .peekable();
+            .collect();
+        if args.iter().any(|w| w.contains(['$', '"', '\'', '`'])) {
+            continue;
+        }
+        let mut args = args.into_iter();
         let mut install: Option<Install> = None;
         while let Some(arg) = args.next() {
-            if arg.contains(['$', '"', '\'', '`']) {
-                continue 'lines;
-            }
             match arg {
                 "--quiet" | "--verbose" | "--force" | "--debug" => {}
                 "--log" => {
@@ -399,7 +453,8 @@ fn parse_installs(script: &str) -> Vec<Install> {
                 }
                 "--install" => {
                     let v: Vec<&str> = args.by_ref().take(4).collect();
-                    let (Some(priority), 4) = (v.get(3).and_then(|p| p.parse().ok()), v.len()) else {
+                    let (Some(priority), 4) = (v.get(3).and_then(|p| p.parse().ok()), v.len())
+                    else {
                         continue 'lines;
                     };
                     install = Some(Install {
@@ -413,7 +468,9 @@ fn parse_installs(script: &str) -> Vec<Install> {
                 "--slave" => {
                     let v: Vec<&str> = args.by_ref().take(3).collect();
                     match (&mut install, v.as_slice()) {
-                        (Some(i), [l, n, p]) => i.slaves.push((l.to_string(), n.to_string(), p.to_string())),
+                        (Some(i), [l, n, p]) => {
+                            i.slaves.push((l.to_string(), n.to_string(), p.to_string()))
+                        }
                         _ => continue 'lines,
                     }
                 }
@@ -448,11 +505,16 @@ fn alternatives(tree: &mut Tree, unpacked: &[Unpacked], dpkg: bool) {
         let best = choices
             .iter()
             .filter(|c| tree.get(&c.path).is_some())
-            .max_by(|a, b| a.priority.cmp(&b.priority).then_with(|| b.path.cmp(&a.path)))
+            .max_by(|a, b| {
+                a.priority
+                    .cmp(&b.priority)
+                    .then_with(|| b.path.cmp(&a.path))
+            })
             .cloned();
         let Some(best) = best else {
-            tree.notes
-                .push(format!("alternative {name}: no candidate path is installed, not linked"));
+            tree.notes.push(format!(
+                "alternative {name}: no candidate path is installed, not linked"
+            ));
             continue;
         };
         let mut links = vec![(best.link.clone(), name.clone(), best.path.clone())];
@@ -468,9 +530,9 @@ fn alternatives(tree: &mut Tree, unpacked: &[Unpacked], dpkg: bool) {
                 None | Some(Kind::Symlink(_)) => {
                     tree.put_symlink(&link, &format!("/etc/alternatives/{alt}"));
                 }
-                Some(_) => tree
-                    .notes
-                    .push(format!("alternative {alt}: {link} is a package's file, not linked")),
+                Some(_) => tree.notes.push(format!(
+                    "alternative {alt}: {link} is a package's file, not linked"
+                )),
             }
         }
         if dpkg {
@@ -492,13 +554,23 @@ fn alternatives(tree: &mut Tree, unpacked: &[Unpacked], dpkg: bool) {
             for c in &choices {
                 state.push_str(&format!("{}\n{}\n", c.path, c.priority));
                 for slave in slaves.keys() {
-                    let path = c.slaves.iter().find(|(_, n, _)| n == slave).map_or("", |(_, _, p)| p);
+                    let path = c
+                        .slaves
+                        .iter()
+                        .find(|(_, n, _)| n == slave)
+                        .map_or("", |(_, _, p)| p);
                     state.push_str(path);
                     state.push('\n');
                 }
             }
             state.push('\n');
-            tree.put_file(&format!("var/lib/dpkg/alternatives/{name}"), 0o644, 0, 0, state.into_bytes());
+            tree.put_file(
+                &format!("var/lib/dpkg/alternatives/{name}"),
+                0o644,
+                0,
+                0,
+                state.into_bytes(),
+            );
         }
     }
 }
@@ -506,7 +578,9 @@ fn alternatives(tree: &mut Tree, unpacked: &[Unpacked], dpkg: bool) {
 /// debootstrap writes the APT source of the suite it installed; without it `apt-get
 /// update` has nothing to read. HTTPS mirrors need ca-certificates in the image.
 fn apt_sources(tree: &mut Tree, source: &Source) {
-    if tree.get("etc/apt/sources.list").is_some() || tree.get("etc/apt/sources.list.d/debian.sources").is_some() {
+    if tree.get("etc/apt/sources.list").is_some()
+        || tree.get("etc/apt/sources.list.d/debian.sources").is_some()
+    {
         return;
     }
     let text = format!(
@@ -515,7 +589,13 @@ fn apt_sources(tree: &mut Tree, source: &Source) {
         source.suite,
         source.components.join(" ")
     );
-    tree.put_file("etc/apt/sources.list.d/debian.sources", 0o644, 0, 0, text.into_bytes());
+    tree.put_file(
+        "etc/apt/sources.list.d/debian.sources",
+        0o644,
+        0,
+        0,
+        text.into_bytes(),
+    );
 }
 
 /// The dpkg configuration of the official slim images, so that packages installed later
@@ -582,15 +662,76 @@ fn stanza(tree: &mut Tree, u: &Unpacked, status: bool) -> Result<String> {
     Ok(out)
 }
 
+/// dpkg's trigger interest database, which dpkg builds from each package's `triggers`
+/// control file when it unpacks it: `triggers/File` lists file triggers
+/// (`<path> <package>[/noawait]`), `triggers/<name>` the packages interested in an
+/// explicit trigger. With it, packages installed later in the image still activate e.g.
+/// libc-bin's `ldconfig` or ca-certificates' `update-ca-certificates`.
+fn triggers(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked]) {
+    let mut file_triggers = String::new();
+    let mut named: BTreeMap<String, String> = BTreeMap::new();
+    for (pkg, u) in res.packages.iter().zip(unpacked) {
+        let Some(text) = u.control.get("triggers") else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(text).lines() {
+            let mut words = line.split_whitespace();
+            let (Some(directive), Some(name)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let who = match directive {
+                "interest" | "interest-await" => pkg.dpkg_name(),
+                "interest-noawait" => format!("{}/noawait", pkg.dpkg_name()),
+                _ => continue,
+            };
+            if name.starts_with('/') {
+                file_triggers.push_str(&format!("{name} {who}\n"));
+            } else {
+                named
+                    .entry(name.to_string())
+                    .or_default()
+                    .push_str(&format!("{who}\n"));
+            }
+        }
+    }
+    tree.put_file(
+        "var/lib/dpkg/triggers/File",
+        0o644,
+        0,
+        0,
+        file_triggers.into_bytes(),
+    );
+    tree.put_file("var/lib/dpkg/triggers/Unincorp", 0o644, 0, 0, Vec::new());
+    for (name, who) in named {
+        tree.put_file(
+            &format!("var/lib/dpkg/triggers/{name}"),
+            0o644,
+            0,
+            0,
+            who.into_bytes(),
+        );
+    }
+}
+
 /// The package database; see [`DpkgDb`].
-fn dpkg_database(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked], style: DpkgDb) -> Result<()> {
+fn dpkg_database(
+    tree: &mut Tree,
+    res: &Resolution,
+    unpacked: &[Unpacked],
+    style: DpkgDb,
+) -> Result<()> {
     match style {
-        DpkgDb::None => {}
         DpkgDb::StatusD => {
             tree.ensure_dir("var/lib/dpkg/status.d", 0o755, 0, 0);
             for (pkg, u) in res.packages.iter().zip(unpacked) {
                 let text = stanza(tree, u, false)?;
-                tree.put_file(&format!("var/lib/dpkg/status.d/{}", pkg.name), 0o644, 0, 0, text.into_bytes());
+                tree.put_file(
+                    &format!("var/lib/dpkg/status.d/{}", pkg.name),
+                    0o644,
+                    0,
+                    0,
+                    text.into_bytes(),
+                );
                 if let Some(md5sums) = u.control.get("md5sums") {
                     tree.put_file(
                         &format!("var/lib/dpkg/status.d/{}.md5sums", pkg.name),
@@ -603,7 +744,14 @@ fn dpkg_database(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked], style
             }
         }
         DpkgDb::Full => {
-            for dir in ["", "/alternatives", "/info", "/parts", "/triggers", "/updates"] {
+            for dir in [
+                "",
+                "/alternatives",
+                "/info",
+                "/parts",
+                "/triggers",
+                "/updates",
+            ] {
                 tree.ensure_dir(&format!("var/lib/dpkg{dir}"), 0o755, 0, 0);
             }
             let mut status = String::new();
@@ -620,13 +768,21 @@ fn dpkg_database(tree: &mut Tree, res: &Resolution, unpacked: &[Unpacked], style
                     if name == "control" || name.contains('/') {
                         continue;
                     }
-                    let script = matches!(name.as_str(), "preinst" | "postinst" | "prerm" | "postrm" | "config");
+                    let script = matches!(
+                        name.as_str(),
+                        "preinst" | "postinst" | "prerm" | "postrm" | "config"
+                    );
                     let mode = if script { 0o755 } else { 0o644 };
                     tree.put_file(&format!("{base}.{name}"), mode, 0, 0, data.clone());
                 }
             }
             tree.put_file("var/lib/dpkg/status", 0o644, 0, 0, status.into_bytes());
             tree.put_file("var/lib/dpkg/available", 0o644, 0, 0, Vec::new());
+            // Format 1 is the multiarch layout (`info/libc6:amd64.list`); without this
+            // file dpkg assumes the old one and finds no file list for `Multi-Arch: same`
+            // packages.
+            tree.put_file("var/lib/dpkg/info/format", 0o644, 0, 0, b"1\n".to_vec());
+            triggers(tree, res, unpacked);
         }
     }
     Ok(())

@@ -28,6 +28,28 @@ const PARALLEL_DOWNLOADS: usize = 8;
 /// Attempts per file on network errors (not on hash mismatches, which are errors at once).
 const ATTEMPTS: u32 = 3;
 
+/// The system CA bundle that [`http_client`] adds to its trust roots when present.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// An HTTP client for [`fetch_index`] and [`download`] that trusts the system's CA bundle
+/// in addition to the Mozilla roots built into reqwest's `rustls-tls`. Needed wherever a
+/// TLS-inspecting proxy whose CA is only in the system store sits between the host and the
+/// mirror (as in this project's sandbox, where plain `reqwest::Client::new()` fails with
+/// `UnknownIssuer`).
+pub fn http_client() -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("xtask-rootfs/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30));
+    if let Ok(pem) = std::fs::read(SYSTEM_CA_BUNDLE) {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("parsing {SYSTEM_CA_BUNDLE}"))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().context("building the HTTP client")
+}
+
 /// Reads the `Release` file of `source` and the `Packages` index of each component, and
 /// parses them into an [`Index`].
 ///
@@ -36,7 +58,11 @@ const ATTEMPTS: u32 = 3;
 /// the same SHA256 as last time. The `Release` signature is not checked (see the module
 /// documentation): HTTPS to the mirror vouches for it.
 pub async fn fetch_index(client: &reqwest::Client, source: &Source, cache: &Path) -> Result<Index> {
-    let base = format!("{}/dists/{}", source.mirror.trim_end_matches('/'), source.suite);
+    let base = format!(
+        "{}/dists/{}",
+        source.mirror.trim_end_matches('/'),
+        source.suite
+    );
     let release_url = format!("{base}/Release");
     let release = get_bytes(client, &release_url)
         .await
@@ -58,7 +84,10 @@ pub async fn fetch_index(client: &reqwest::Client, source: &Source, cache: &Path
         }) else {
             bail!("{release_url} lists no {stem} index");
         };
-        let ext = name.rsplit_once('/').map_or("", |(_, f)| f).trim_start_matches("Packages");
+        let ext = name
+            .rsplit_once('/')
+            .map_or("", |(_, f)| f)
+            .trim_start_matches("Packages");
         let dest = dir.join(format!("{sha256}-Packages{ext}"));
         let mut urls = Vec::new();
         if release.by_hash {
@@ -366,14 +395,121 @@ mod tests {
         // A corrupted file is not served either when the network is unreachable: the
         // download is attempted (and fails) instead.
         std::fs::write(&path, b"corrupt").unwrap();
-        let client = reqwest::Client::new();
-        let err = fetch_verified(&client, &["http://127.0.0.1:9/x".into()], &path, &sha, None, "t")
-            .await
-            .unwrap_err();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let err = fetch_verified(
+            &client,
+            &["http://127.0.0.1:9/x".into()],
+            &path,
+            &sha,
+            None,
+            "t",
+        )
+        .await
+        .unwrap_err();
         assert!(format!("{err:#}").contains("downloading t"), "{err:#}");
         assert!(!path.exists());
         let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert!(leftovers.is_empty(), "no partial file may remain");
+    }
+
+    /// Serves `body` to every request on a loopback port, for `count` requests.
+    async fn serve(body: &'static [u8], count: usize) -> String {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..count {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn downloads_are_verified_before_they_get_their_name() {
+        let dir = tempdir("verify");
+        let body: &'static [u8] = b"the real package";
+        let sha = hex::encode(Sha256::digest(body));
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+        let base = serve(body, 1).await;
+        let dest = dir.join("bad.deb");
+        let wrong = "0".repeat(64);
+        let err = fetch_verified(
+            &client,
+            &[format!("{base}/x")],
+            &dest,
+            &wrong,
+            None,
+            "package foo 1.0",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("SHA256 mismatch for package foo 1.0"),
+            "{err:#}"
+        );
+        assert!(!dest.exists());
+
+        let base = serve(body, 1).await;
+        let package = super::super::Package {
+            name: "foo".into(),
+            version: "1.0".into(),
+            filename: "pool/f/foo.deb".into(),
+            size: body.len() as u64,
+            sha256: sha.clone(),
+            ..Default::default()
+        };
+        let res = Resolution {
+            name: "t".into(),
+            packages: vec![package],
+            notes: vec![],
+            source: Source::default(),
+            drop_docs: false,
+            local_ca_certificates: vec![],
+        };
+        let source = Source {
+            mirror: base,
+            ..Source::default()
+        };
+        let events = Mutex::new(Vec::new());
+        let on = |e: Event| events.lock().unwrap().push(e);
+        let fetched = download(&client, &source, &res, &dir, &on).await.unwrap();
+        assert_eq!(fetched.bytes_downloaded, body.len() as u64);
+        assert_eq!(std::fs::read(&fetched.debs[0]).unwrap(), body);
+        assert_eq!(
+            events.into_inner().unwrap(),
+            vec![
+                Event::Resolved {
+                    packages: 1,
+                    download_bytes: 16,
+                    cached: 0
+                },
+                Event::Downloaded {
+                    name: "foo".into(),
+                    bytes: 16
+                },
+                Event::Extracting { packages: 1 },
+            ]
+        );
+        // Served from the cache now (the server is gone), after re-verification.
+        let again = download(&client, &source, &res, &dir, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!((again.from_cache, again.bytes_downloaded), (1, 0));
+        let names: Vec<String> = std::fs::read_dir(dir.join("debs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [format!("{sha}.deb")]);
     }
 
     #[tokio::test]
@@ -396,10 +532,14 @@ mod tests {
         let cache = std::env::var_os("XTASK_ROOTFS_TEST_CACHE")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("xtask-rootfs-test-cache"));
-        let client = reqwest::Client::new();
+        let client = http_client().unwrap();
         let source = Source::default();
         let index = fetch_index(&client, &source, &cache).await.unwrap();
-        assert!(index.len() > 50_000, "{} packages", index.len());
+        assert!(
+            index.packages().len() > 50_000,
+            "{} packages",
+            index.packages().len()
+        );
         let libc = index.get("libc6").unwrap();
         assert!(libc.version.starts_with("2.36-"), "{}", libc.version);
         let recipe = Recipe {
@@ -417,6 +557,9 @@ mod tests {
         assert_eq!(second.bytes_downloaded, 0);
         assert_eq!(first.debs, second.debs);
         let events = events.into_inner().unwrap();
-        assert!(matches!(events.last(), Some(Event::Extracting { packages: 2 })));
+        assert!(matches!(
+            events.last(),
+            Some(Event::Extracting { packages: 2 })
+        ));
     }
 }

@@ -34,17 +34,21 @@ pub fn parse_deb822(text: &str) -> Result<Vec<Paragraph<'_>>> {
     // Byte offsets of the value being collected: start of value, end of its last line.
     let mut open: Option<(&str, usize, usize)> = None;
     let mut offset = 0;
-    let close = |open: &mut Option<(&str, usize, usize)>, current: &mut Paragraph<'_>| {
+    fn close<'a>(
+        text: &'a str,
+        open: &mut Option<(&'a str, usize, usize)>,
+        current: &mut Paragraph<'a>,
+    ) {
         if let Some((name, start, end)) = open.take() {
             current.fields.push((name, &text[start..end.max(start)]));
         }
-    };
+    }
     for (lineno, raw) in text.split_inclusive('\n').enumerate() {
         let line_start = offset;
         offset += raw.len();
         let line = raw.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
-            close(&mut open, &mut current);
+            close(text, &mut open, &mut current);
             if !current.fields.is_empty() {
                 paragraphs.push(std::mem::take(&mut current));
             }
@@ -60,7 +64,7 @@ pub fn parse_deb822(text: &str) -> Result<Vec<Paragraph<'_>>> {
             o.2 = line_start + line.len();
             continue;
         }
-        close(&mut open, &mut current);
+        close(text, &mut open, &mut current);
         let Some(colon) = line.find(':') else {
             bail!("line {}: expected `Field: value`", lineno + 1);
         };
@@ -71,7 +75,7 @@ pub fn parse_deb822(text: &str) -> Result<Vec<Paragraph<'_>>> {
         let end = line_start + line.trim_end().len();
         open = Some((name, start, end));
     }
-    close(&mut open, &mut current);
+    close(text, &mut open, &mut current);
     if !current.fields.is_empty() {
         paragraphs.push(current);
     }
@@ -265,16 +269,6 @@ impl Index {
         &self.source
     }
 
-    /// Number of packages.
-    pub fn len(&self) -> usize {
-        self.packages.len()
-    }
-
-    /// Whether the index has no package.
-    pub fn is_empty(&self) -> bool {
-        self.packages.is_empty()
-    }
-
     /// All packages, in index order.
     pub fn packages(&self) -> &[Package] {
         &self.packages
@@ -357,7 +351,7 @@ mod tests {
              Package: other\nVersion: 1\nArchitecture: arm64\nFilename: f\nSize: 1\nSHA256: {sha}\n"
         );
         let index = Index::from_packages_texts(Source::default(), &[&text]).unwrap();
-        assert_eq!(index.len(), 2);
+        assert_eq!(index.packages().len(), 2);
         let best = index.get("libc6").unwrap();
         assert_eq!(best.version, "2.36-9+deb12u1");
         assert!(best.essential);
@@ -369,7 +363,10 @@ mod tests {
         assert_eq!(provs, vec![("2.36-9", Some("1.0"))]);
         assert_eq!(index.providers("foo").next().unwrap().1, None);
         assert!(index.get("other").is_none());
-        assert_eq!(index.versions("libc6").last().unwrap().dpkg_name(), "libc6:amd64");
+        assert_eq!(
+            index.versions("libc6").last().unwrap().dpkg_name(),
+            "libc6:amd64"
+        );
         let bad = "Package: x\nVersion: 1\nArchitecture: all\nFilename: f\nSize: 1\nSHA256: zz\n";
         assert!(Index::from_packages_texts(Source::default(), &[bad]).is_err());
     }

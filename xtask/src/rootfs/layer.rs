@@ -233,14 +233,23 @@ impl Tree {
 
     /// A generated symlink.
     pub fn put_symlink(&mut self, path: &str, target: &str) {
-        self.put(path, Node::generated(Kind::Symlink(target.to_string()), 0o777));
+        self.put(
+            path,
+            Node::generated(Kind::Symlink(target.to_string()), 0o777),
+        );
     }
 
     /// A generated directory, unless a directory is already there (whose metadata then
     /// stays, as with `mkdir -p`).
     pub fn ensure_dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) {
         let p = self.rewrite(path);
-        if matches!(self.nodes.get(&p), Some(Node { kind: Kind::Dir, .. })) {
+        if matches!(
+            self.nodes.get(&p),
+            Some(Node {
+                kind: Kind::Dir,
+                ..
+            })
+        ) {
             return;
         }
         let mut node = Node::generated(Kind::Dir, mode);
@@ -269,7 +278,10 @@ impl Tree {
             self.nodes.insert(path, node);
             return Ok(());
         };
-        let (old_name, new_name) = (self.owner_name(&old).to_string(), self.owner_name(&node).to_string());
+        let (old_name, new_name) = (
+            self.owner_name(&old).to_string(),
+            self.owner_name(&node).to_string(),
+        );
         let same_meta = old.mode == node.mode && old.uid == node.uid && old.gid == node.gid;
         match (&old.kind, &node.kind) {
             (Kind::Dir, Kind::Dir) => {
@@ -432,7 +444,13 @@ impl Tree {
                     break;
                 }
             }
-            if matches!(self.nodes.get(&target), Some(Node { kind: Kind::File(_), .. })) {
+            if matches!(
+                self.nodes.get(&target),
+                Some(Node {
+                    kind: Kind::File(_),
+                    ..
+                })
+            ) {
                 groups.entry(target).or_default().push(path);
             } else {
                 self.notes
@@ -445,7 +463,10 @@ impl Tree {
             all.push(file.clone());
             all.sort();
             let first = all[0].clone();
-            let node = self.nodes.remove(&file).expect("hard link target checked above");
+            let node = self
+                .nodes
+                .remove(&file)
+                .expect("hard link target checked above");
             for p in &all {
                 if *p != first {
                     let mut link = node.clone();
@@ -464,7 +485,9 @@ impl Tree {
             let mut p = path.as_str();
             while let Some((parent, _)) = p.rsplit_once('/') {
                 match self.nodes.get(parent) {
-                    Some(Node { kind: Kind::Dir, .. }) => {}
+                    Some(Node {
+                        kind: Kind::Dir, ..
+                    }) => {}
                     Some(_) => orphans.push(path.clone()),
                     None => {
                         let node = self
@@ -487,7 +510,7 @@ impl Tree {
         self.nodes.extend(missing);
     }
 
-    /// Writes the tree as a tar, sorted by path, and returns its SHA256 and size.
+    /// Writes the tree as a tar to `out`, sorted by path.
     fn write_tar(&mut self, out: &mut dyn Write) -> Result<()> {
         let mut builder = tar::Builder::new(out);
         let nodes = std::mem::take(&mut self.nodes);
@@ -601,13 +624,17 @@ impl Drop for TempPath {
 }
 
 /// Writes a layer tar to `out` through a temporary file, hashing it on the way.
-fn write_layer(out: &Path, notes: Vec<String>, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<LayerFile> {
+fn write_layer(
+    out: &Path,
+    notes: Vec<String>,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<LayerFile> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let partial = TempPath::beside(out, "partial");
-    let file = File::create(&partial.0)
-        .with_context(|| format!("creating {}", partial.0.display()))?;
+    let file =
+        File::create(&partial.0).with_context(|| format!("creating {}", partial.0.display()))?;
     let mut writer = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
@@ -618,7 +645,10 @@ fn write_layer(out: &Path, notes: Vec<String>, write: impl FnOnce(&mut dyn Write
     let HashingWriter {
         inner, hasher, len, ..
     } = writer;
-    let file = inner.into_inner().map_err(|e| e.into_error()).context("flushing the layer")?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("flushing the layer")?;
     file.sync_all().context("syncing the layer")?;
     std::fs::rename(&partial.0, out).with_context(|| format!("renaming into {}", out.display()))?;
     Ok(LayerFile {
@@ -636,7 +666,12 @@ fn write_layer(out: &Path, notes: Vec<String>, write: impl FnOnce(&mut dyn Write
 /// The result is byte-identical for the same packages and recipe; it is written through
 /// a temporary file, and a spool file of the size of the unpacked contents is used next
 /// to `out` meanwhile.
-pub fn write_rootfs_layer(res: &Resolution, debs: &[PathBuf], out: &Path, style: DpkgDb) -> Result<LayerFile> {
+pub fn write_rootfs_layer(
+    res: &Resolution,
+    debs: &[PathBuf],
+    out: &Path,
+    style: DpkgDb,
+) -> Result<LayerFile> {
     if debs.len() != res.packages.len() {
         bail!(
             "{} package files for {} packages of {}",
@@ -677,7 +712,42 @@ pub fn write_rootfs_layer(res: &Resolution, debs: &[PathBuf], out: &Path, style:
                 .with_context(|| format!("unpacking {} {}", pkg.name, pkg.version))?,
         );
     }
-    effects::apply(&mut tree, res, &unpacked, style).context("applying maintainer-script effects")?;
+    for cert in &res.local_ca_certificates {
+        let name = cert
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.ends_with(".crt"))
+            .with_context(|| {
+                format!(
+                    "local CA certificate {} must be named *.crt",
+                    cert.display()
+                )
+            })?;
+        let data = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+        if !data
+            .windows(27)
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            bail!("{} is not a PEM certificate", cert.display());
+        }
+        tree.put_file(
+            &format!("usr/local/share/ca-certificates/{name}"),
+            0o644,
+            0,
+            0,
+            data,
+        );
+    }
+    if !res.local_ca_certificates.is_empty()
+        && !res.packages.iter().any(|p| p.name == "ca-certificates")
+    {
+        tree.notes.push(
+            "local CA certificates installed, but without ca-certificates no bundle includes them"
+                .to_string(),
+        );
+    }
+    effects::apply(&mut tree, res, &unpacked, style)
+        .context("applying maintainer-script effects")?;
     tree.finish();
     let notes = std::mem::take(&mut tree.notes);
     write_layer(out, notes, |w| tree.write_tar(w))
@@ -692,7 +762,12 @@ pub fn write_rootfs_layer(res: &Resolution, debs: &[PathBuf], out: &Path, style:
 /// [`FIXED_MTIME`], with modes, symlinks and hard links preserved; the directories of
 /// `dest_prefix` are included with mode 0755. File contents are streamed, never held in
 /// memory. Other file types (sockets, devices) are an error.
-pub fn write_dir_layer(src: &Path, subdirs: &[&str], dest_prefix: &str, out: &Path) -> Result<LayerFile> {
+pub fn write_dir_layer(
+    src: &Path,
+    subdirs: &[&str],
+    dest_prefix: &str,
+    out: &Path,
+) -> Result<LayerFile> {
     let prefix = normalize(dest_prefix.as_bytes());
     let mut subdirs: Vec<&str> = subdirs.to_vec();
     subdirs.sort_unstable();
@@ -707,7 +782,11 @@ pub fn write_dir_layer(src: &Path, subdirs: &[&str], dest_prefix: &str, out: &Pa
         let mut builder = tar::Builder::new(w);
         let mut acc = String::new();
         for part in prefix.split('/').filter(|s| !s.is_empty()) {
-            acc = if acc.is_empty() { part.to_string() } else { format!("{acc}/{part}") };
+            acc = if acc.is_empty() {
+                part.to_string()
+            } else {
+                format!("{acc}/{part}")
+            };
             let mut header = header_for(0o755, 0, 0, FIXED_MTIME);
             header.set_entry_type(tar::EntryType::Directory);
             builder
@@ -723,10 +802,14 @@ pub fn write_dir_layer(src: &Path, subdirs: &[&str], dest_prefix: &str, out: &Pa
                     .path()
                     .strip_prefix(src)
                     .context("walked outside the source directory")?;
-                let rel = rel.to_str().with_context(|| {
-                    format!("{} is not UTF-8", entry.path().display())
-                })?;
-                let dest = if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
+                let rel = rel
+                    .to_str()
+                    .with_context(|| format!("{} is not UTF-8", entry.path().display()))?;
+                let dest = if prefix.is_empty() {
+                    rel.to_string()
+                } else {
+                    format!("{prefix}/{rel}")
+                };
                 let meta = entry
                     .path()
                     .symlink_metadata()
@@ -842,6 +925,7 @@ mod tests {
             notes: vec![],
             source: Source::default(),
             drop_docs,
+            local_ca_certificates: vec![],
         };
         (res, vec![a, b, c])
     }
@@ -869,8 +953,18 @@ mod tests {
                     tar::EntryType::Link => 'h',
                     _ => 'f',
                 };
-                let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
-                (path, kind, h.mode().unwrap(), if kind == 'f' { data } else { link })
+                let path = e
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string();
+                (
+                    path,
+                    kind,
+                    h.mode().unwrap(),
+                    if kind == 'f' { data } else { link },
+                )
             })
             .collect()
     }
@@ -882,7 +976,10 @@ mod tests {
         let one = write_rootfs_layer(&res, &debs, &dir.join("one.tar"), DpkgDb::Full).unwrap();
         let two = write_rootfs_layer(&res, &debs, &dir.join("two.tar"), DpkgDb::Full).unwrap();
         assert_eq!(one.diff_id, two.diff_id);
-        assert_eq!(std::fs::read(&one.path).unwrap(), std::fs::read(&two.path).unwrap());
+        assert_eq!(
+            std::fs::read(&one.path).unwrap(),
+            std::fs::read(&two.path).unwrap()
+        );
         assert_eq!(one.size, std::fs::metadata(&one.path).unwrap().len());
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
@@ -892,7 +989,12 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
 
         let e = entries(&one.path);
-        let find = |p: &str| e.iter().find(|x| x.0 == p).cloned().unwrap_or_else(|| panic!("no {p}"));
+        let find = |p: &str| {
+            e.iter()
+                .find(|x| x.0 == p)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {p}"))
+        };
         // Sorted, each path once.
         let paths: Vec<&String> = e.iter().map(|x| &x.0).collect();
         let mut sorted = paths.clone();
@@ -903,29 +1005,53 @@ mod tests {
         assert_eq!(find("bin"), ("bin".into(), 'l', 0o777, "usr/bin".into()));
         assert_eq!(find("lib64").3, "usr/lib64");
         assert_eq!(find("usr/lib64").1, 'd');
-        assert_eq!(find("usr/bin/tool"), ("usr/bin/tool".into(), 'f', 0o4755, "tool".into()));
+        assert_eq!(
+            find("usr/bin/tool"),
+            ("usr/bin/tool".into(), 'f', 0o4755, "tool".into())
+        );
         assert_eq!(find("usr/bin/alias").3, "tool");
-        assert!(!e.iter().any(|x| x.0.starts_with("bin/") || x.0.starts_with("lib/")));
+        assert!(!e
+            .iter()
+            .any(|x| x.0.starts_with("bin/") || x.0.starts_with("lib/")));
         // The directory keeps its first declaration (alpha's /bin, 0755).
         assert_eq!(find("usr/bin").2, 0o755);
-        assert!(one.notes.iter().any(|n| n.contains("directory /usr/bin")), "{:?}", one.notes);
+        assert!(
+            one.notes.iter().any(|n| n.contains("directory /usr/bin")),
+            "{:?}",
+            one.notes
+        );
         // Hard links: target rewritten, and the content sits at the first path.
-        assert_eq!(find("usr/bin/tool2"), ("usr/bin/tool2".into(), 'h', 0o4755, "usr/bin/tool".into()));
+        assert_eq!(
+            find("usr/bin/tool2"),
+            ("usr/bin/tool2".into(), 'h', 0o4755, "usr/bin/tool".into())
+        );
         assert_eq!(find("usr/lib/a-first-link").1, 'f');
         assert_eq!(find("usr/lib/a-first-link").3, "elf");
-        assert_eq!(find("usr/lib/x86_64-linux-gnu/libz.so.1").3, "usr/lib/a-first-link");
+        assert_eq!(
+            find("usr/lib/x86_64-linux-gnu/libz.so.1").3,
+            "usr/lib/a-first-link"
+        );
         // Conflicts: alpha keeps its file, gamma replaces beta's, identical files merge.
         assert_eq!(find("etc/conflict").3, "alpha");
         assert_eq!(find("etc/replaced").3, "gamma");
         assert_eq!(find("etc/replaced").2, 0o600);
-        assert!(one.notes.iter().any(|n| n.contains("/etc/conflict: file conflict between alpha and beta")));
-        assert!(one.notes.iter().any(|n| n.contains("/etc/replaced: gamma replaces")));
+        assert!(one
+            .notes
+            .iter()
+            .any(|n| n.contains("/etc/conflict: file conflict between alpha and beta")));
+        assert!(one
+            .notes
+            .iter()
+            .any(|n| n.contains("/etc/replaced: gamma replaces")));
         assert!(!one.notes.iter().any(|n| n.contains("/etc/same")));
         // Generated entries and the dpkg database.
         assert_eq!(find("tmp").2, 0o1777);
         assert!(find("etc/passwd").3.contains("nonroot:x:65532:65532"));
         let status = find("var/lib/dpkg/status").3;
-        assert!(status.starts_with("Package: alpha\nStatus: install ok installed\n"), "{status}");
+        assert!(
+            status.starts_with("Package: alpha\nStatus: install ok installed\n"),
+            "{status}"
+        );
         assert!(status.contains("\n\nPackage: beta\nStatus: install ok installed\n"));
         let list = find("var/lib/dpkg/info/alpha.list").3;
         assert!(list.starts_with("/.\n/bin\n/bin/tool\n"), "{list}");
@@ -967,8 +1093,13 @@ mod tests {
         std::fs::hard_link(src.join("bin/rustc"), src.join("bin/rustdoc")).unwrap();
         std::os::unix::fs::symlink("rustc", src.join("bin/rc")).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(src.join("bin/rustc"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let one = write_dir_layer(&src, &["lib", "bin"], "/usr/local/", &dir.join("a.tar")).unwrap();
+        std::fs::set_permissions(
+            src.join("bin/rustc"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let one =
+            write_dir_layer(&src, &["lib", "bin"], "/usr/local/", &dir.join("a.tar")).unwrap();
         let two = write_dir_layer(&src, &["bin", "lib"], "usr/local", &dir.join("b.tar")).unwrap();
         assert_eq!(one.diff_id, two.diff_id);
         let e = entries(&one.path);
@@ -976,8 +1107,14 @@ mod tests {
         assert_eq!(
             names,
             [
-                "usr", "usr/local", "usr/local/bin", "usr/local/bin/rc", "usr/local/bin/rustc",
-                "usr/local/bin/rustdoc", "usr/local/lib", "usr/local/lib/rustlib",
+                "usr",
+                "usr/local",
+                "usr/local/bin",
+                "usr/local/bin/rc",
+                "usr/local/bin/rustc",
+                "usr/local/bin/rustdoc",
+                "usr/local/lib",
+                "usr/local/lib/rustlib",
                 "usr/local/lib/rustlib/std.rlib"
             ]
         );
@@ -989,7 +1126,10 @@ mod tests {
         for entry in archive.entries().unwrap() {
             let entry = entry.unwrap();
             let h = entry.header();
-            assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()), (0, 0, 0));
+            assert_eq!(
+                (h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()),
+                (0, 0, 0)
+            );
             assert_eq!(h.username().unwrap(), Some(""));
         }
     }

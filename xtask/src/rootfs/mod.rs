@@ -41,8 +41,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use archive::write_image_archive;
-pub use fetch::{download, fetch_index};
-pub use index::{Index, Package};
+pub use fetch::{download, fetch_index, http_client};
+// The index type is re-exported for callers that keep an index around; xtask's own
+// pipeline only passes it from `fetch_index` to `resolve` and never names it.
+#[allow(unused_imports)]
+pub use index::Index;
+pub use index::Package;
 pub use layer::{write_dir_layer, write_rootfs_layer};
 pub use resolve::resolve;
 pub use version::compare_versions;
@@ -95,10 +99,17 @@ pub struct Recipe {
     pub exclude: Vec<String>,
     /// Drop documentation like the official `debian:*-slim` images do through
     /// `/etc/dpkg/dpkg.cfg.d/docker`: everything under `/usr/share/doc` except each
-    /// `copyright` file, and everything under `/usr/share/{man,info,groff,linda,lintian,locale}`.
+    /// `copyright` file, and everything under `/usr/share/{man,info,groff,linda,locale}`
+    /// and `/usr/share/lintian/overrides` (directories left empty are dropped too, the
+    /// top-level ones stay).
     /// The same file is written into the image when dpkg is installed, so that packages
     /// installed later are filtered alike.
     pub drop_docs: bool,
+    /// Host PEM files (`*.crt`) installed as `/usr/local/share/ca-certificates/<file name>`
+    /// and appended to the CA bundle after Debian's, as `update-ca-certificates` does with
+    /// local certificates (only when `ca-certificates` is in the set). For a TLS-inspecting
+    /// proxy's CA, which containers behind it must trust to reach crates.io.
+    pub local_ca_certificates: Vec<PathBuf>,
 }
 
 /// The package set of a recipe.
@@ -114,14 +125,15 @@ pub struct Resolution {
     pub source: Source,
     /// Copied from [`Recipe::drop_docs`], applied by [`write_rootfs_layer`].
     pub drop_docs: bool,
+    /// Copied from [`Recipe::local_ca_certificates`], read by [`write_rootfs_layer`].
+    pub local_ca_certificates: Vec<PathBuf>,
 }
 
 /// Progress reports of [`download`]; the caller draws them, the module never prints.
+/// ([`fetch_index`] and [`write_rootfs_layer`] take no callback: the first is one small
+/// download, the second is synchronous and meant for `spawn_blocking`.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// An index has been read; not sent by this module ([`fetch_index`] takes no callback),
-    /// kept so that a caller can report its whole pipeline through one callback type.
-    IndexFetched { packages: usize },
     /// The cache has been checked: `download_bytes` remain to be fetched; `cached` packages
     /// were found intact in the cache.
     Resolved {
@@ -157,8 +169,6 @@ pub enum DpkgDb {
     /// `status.d/<pkg>.md5sums`, as distroless writes them: scanners see the packages, and
     /// there is no dpkg to use them.
     StatusD,
-    /// No package database at all.
-    None,
 }
 
 /// A layer tar written by [`write_rootfs_layer`] or [`write_dir_layer`].

@@ -3,7 +3,8 @@
 //! The resolver is deliberately simple and deterministic, like the ones of distroless and
 //! apko rather than apt's: it walks `Pre-Depends` and `Depends` breadth first from the
 //! roots, never backtracks, and for each group of alternatives keeps the first one already
-//! satisfied by a chosen package, or else chooses the first satisfiable alternative. A real
+//! satisfied by a chosen package, or else chooses the first satisfiable alternative (with
+//! the exception of [`PREFERRED`] packages, chosen first when they are an alternative). A real
 //! package is preferred to a provider of a virtual name; among providers, the most
 //! important priority and then the name decide. `Recommends` and `Suggests` are ignored
 //! (like `--no-install-recommends`), and `Conflicts`/`Breaks` among the chosen packages are
@@ -16,6 +17,12 @@ use anyhow::{bail, Context, Result};
 use super::index::{Index, Package};
 use super::version::{format_group, parse_relations, Dep};
 use super::{Recipe, Resolution};
+
+/// Alternatives chosen over the first one of their group. The layout is always merged
+/// `/usr`, which is exactly what `usr-is-merged` declares; debootstrap installs it for the
+/// same reason. Its alternative, `usrmerge` (first in `init-system-helpers`'
+/// `usrmerge | usr-is-merged`), converts a split system and would pull in perl.
+const PREFERRED: &[&str] = &["usr-is-merged"];
 
 /// Resolves the package set of `recipe` against `index`; the result is sorted by name.
 pub fn resolve(index: &Index, recipe: &Recipe) -> Result<Resolution> {
@@ -41,9 +48,14 @@ pub fn resolve(index: &Index, recipe: &Recipe) -> Result<Resolution> {
     for root in roots {
         if excluded.contains(root) {
             if recipe.packages.iter().any(|p| p == root) {
-                bail!("package `{root}` is both a root and excluded in recipe `{}`", recipe.name);
+                bail!(
+                    "package `{root}` is both a root and excluded in recipe `{}`",
+                    recipe.name
+                );
             }
-            state.notes.push(format!("required package {root} excluded"));
+            state
+                .notes
+                .push(format!("required package {root} excluded"));
             continue;
         }
         let dep = Dep {
@@ -55,7 +67,10 @@ pub fn resolve(index: &Index, recipe: &Recipe) -> Result<Resolution> {
             continue;
         }
         let Some(pkg) = state.candidate(&dep) else {
-            bail!("package `{root}` not found in the index (recipe `{}`)", recipe.name);
+            bail!(
+                "package `{root}` not found in the index (recipe `{}`)",
+                recipe.name
+            );
         };
         state.choose(pkg);
     }
@@ -80,6 +95,7 @@ pub fn resolve(index: &Index, recipe: &Recipe) -> Result<Resolution> {
         notes,
         source: index.source().clone(),
         drop_docs: recipe.drop_docs,
+        local_ca_certificates: recipe.local_ca_certificates.clone(),
     })
 }
 
@@ -142,7 +158,13 @@ impl<'a> State<'a> {
         if group.iter().filter(allowed).any(|d| self.satisfied(d)) {
             return Ok(());
         }
-        for dep in group.iter().filter(allowed) {
+        let preferred = group
+            .iter()
+            .filter(|d| PREFERRED.contains(&d.name.as_str()));
+        let others = group
+            .iter()
+            .filter(|d| !PREFERRED.contains(&d.name.as_str()));
+        for dep in preferred.chain(others).filter(allowed) {
             if let Some(choice) = self.candidate(dep) {
                 self.choose(choice);
                 return Ok(());
@@ -151,7 +173,10 @@ impl<'a> State<'a> {
         // The excluded packages that would have satisfied the group, by name or Provides.
         let mut cut = BTreeSet::new();
         for dep in group {
-            let real = self.index.versions(&dep.name).map(|p| (p, Some(p.version.as_str())));
+            let real = self
+                .index
+                .versions(&dep.name)
+                .map(|p| (p, Some(p.version.as_str())));
             for (p, v) in real.chain(self.index.providers(&dep.name)) {
                 if self.excluded.contains(p.name.as_str()) && dep.accepts(v) {
                     cut.insert(p.name.as_str());
@@ -196,9 +221,9 @@ impl<'a> State<'a> {
                     .with_context(|| format!("{field} of {} {}", pkg.name, pkg.version))?;
                 for dep in groups.iter().flatten() {
                     let hit = match self.chosen.get(dep.name.as_str()) {
-                        Some(other) if other.name != pkg.name => {
-                            dep.accepts(Some(&other.version)).then(|| other.name.clone())
-                        }
+                        Some(other) if other.name != pkg.name => dep
+                            .accepts(Some(&other.version))
+                            .then(|| other.name.clone()),
                         _ => None,
                     };
                     let hit = hit.or_else(|| {
@@ -212,7 +237,10 @@ impl<'a> State<'a> {
                             .map(|(p, _)| p.name.clone())
                     });
                     if let Some(other) = hit {
-                        notes.push(format!("{} {field} `{dep}`, satisfied by {other}", pkg.name));
+                        notes.push(format!(
+                            "{} {field} `{dep}`, satisfied by {other}",
+                            pkg.name
+                        ));
                     }
                 }
             }
@@ -224,8 +252,8 @@ impl<'a> State<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Source;
     use super::*;
-    use crate::rootfs::Source;
 
     fn index(stanzas: &[&str]) -> Index {
         let sha = "0".repeat(64);
@@ -349,6 +377,18 @@ mod tests {
         );
         rec.packages.push("base".into());
         assert!(resolve(&idx, &rec).is_err());
+    }
+
+    #[test]
+    fn usr_is_merged_is_preferred() {
+        let idx = index(&[
+            "Package: init-system-helpers\nVersion: 1\nPre-Depends: usrmerge | usr-is-merged",
+            "Package: usrmerge\nVersion: 1\nDepends: perl",
+            "Package: usr-is-merged\nVersion: 1",
+            "Package: perl\nVersion: 1",
+        ]);
+        let r = resolve(&idx, &recipe(&["init-system-helpers"])).unwrap();
+        assert_eq!(names(&r), ["init-system-helpers=1", "usr-is-merged=1"]);
     }
 
     #[test]

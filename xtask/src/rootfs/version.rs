@@ -56,8 +56,7 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
     let bt = |i: usize| b.get(i).copied().unwrap_or(0);
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
-        while (i < a.len() && !at(i).is_ascii_digit()) || (j < b.len() && !bt(j).is_ascii_digit())
-        {
+        while (i < a.len() && !at(i).is_ascii_digit()) || (j < b.len() && !bt(j).is_ascii_digit()) {
             let (ac, bc) = (order(at(i)), order(bt(j)));
             if ac != bc {
                 return ac.cmp(&bc);
@@ -295,7 +294,11 @@ mod tests {
             ("1.001", "1.1", Equal),
             ("a", "b", Less),
             ("1.0.", "1.0", Greater),
-            ("99999999999999999999999", "99999999999999999999998", Greater),
+            (
+                "99999999999999999999999",
+                "99999999999999999999998",
+                Greater,
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(compare_versions(a, b), want, "{a} vs {b}");
