@@ -29,6 +29,9 @@ pub struct Args {
     /// The Debian suite, such as bookworm (default: the manifest's `debian.suite`).
     #[arg(long, value_name = "NAME")]
     pub suite: Option<String>,
+    /// Where downloaded indexes and packages are kept (default: target/xtask/cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 /// When a local base is assembled again.
@@ -43,12 +46,19 @@ pub enum Rebuild {
 pub struct Plan {
     pub rebuild: Rebuild,
     pub source: rootfs::Source,
+    /// The download cache, absolute.
+    pub cache: PathBuf,
 }
 
 impl Plan {
-    pub fn new(manifest: &Manifest, args: &Args) -> Plan {
+    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Plan {
         let debian = &manifest.debian;
         Plan {
+            cache: args
+                .cache
+                .as_ref()
+                .map(|dir| ctx.root.join(dir))
+                .unwrap_or_else(|| ctx.out_dir().join("cache")),
             rebuild: if args.rebuild {
                 Rebuild::Always
             } else {
@@ -66,7 +76,7 @@ impl Plan {
 
 pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
     let manifest = Manifest::load(&ctx.manifest)?;
-    let plan = Plan::new(&manifest, &args);
+    let plan = Plan::new(ctx, &manifest, &args);
     let progress = Progress::new(ctx.style);
     ensure(ctx, engine, &manifest, &plan, &progress).await?;
     Ok(())
@@ -199,7 +209,7 @@ async fn local_base(
 
     let started = Instant::now();
     let work = ctx.out_dir().join("bases");
-    let cache = ctx.out_dir().join("cache");
+    let cache = &plan.cache;
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let client = rootfs::http_client()?;
 
@@ -207,7 +217,7 @@ async fn local_base(
         "{name}: reading the {} index of {}",
         plan.source.suite, plan.source.mirror
     ));
-    let index = rootfs::fetch_index(&client, &plan.source, &cache)
+    let index = rootfs::fetch_index(&client, &plan.source, cache)
         .await
         .context("fetch the package index")?;
     let rootfs_recipe = rootfs::Recipe {
@@ -235,7 +245,7 @@ async fn local_base(
         rootfs::Event::Downloaded { bytes, .. } => bar.advance(bytes),
         _ => {}
     };
-    let fetched = rootfs::download(&client, &plan.source, &resolution, &cache, &on)
+    let fetched = rootfs::download(&client, &plan.source, &resolution, cache, &on)
         .await
         .context("download the packages")?;
     bar.finish(&format!(

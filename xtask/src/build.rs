@@ -74,32 +74,10 @@ pub async fn build_all(
         ctx,
         engine,
         manifest,
-        &bases::Plan::new(manifest, &bases::Args::default()),
+        &bases::Plan::new(ctx, manifest, &bases::Args::default()),
         progress,
     )
     .await?;
-    let phase = progress.phase(&format!(
-        "packing the build context {}",
-        manifest.context.display()
-    ));
-    let context_tar = {
-        let dir = manifest.context.clone();
-        let dockerfiles: Vec<String> = plan
-            .variants
-            .iter()
-            .map(|name| manifest.variants[name].dockerfile.clone())
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            let dockerfiles: Vec<&str> = dockerfiles.iter().map(String::as_str).collect();
-            context::tar(&dir, &dockerfiles)
-        })
-        .await?
-        .context("pack the build context")?
-    };
-    phase.finish(&format!(
-        "build context: {}",
-        crate::report::human_bytes(context_tar.len() as u64)
-    ));
     let revision = revision(ctx);
 
     let mut built = BTreeMap::new();
@@ -110,12 +88,22 @@ pub async fn build_all(
         let text = std::fs::read_to_string(&dockerfile)
             .with_context(|| format!("read {}", dockerfile.display()))?;
         let build_args = declared_args(&text, &bases, &revision);
+        // One context per variant, holding its own Dockerfile only: the engine drops that file
+        // from what `COPY . .` sees (`.dockerignore` excludes it), but it would not drop the
+        // Dockerfile of another variant, and the cache key would change with the selection.
+        let context_tar = {
+            let dir = manifest.context.clone();
+            let dockerfile = variant.dockerfile.clone();
+            tokio::task::spawn_blocking(move || context::tar(&dir, &[dockerfile.as_str()]))
+                .await?
+                .context("pack the build context")?
+        };
         let labels = BTreeMap::from([
             (LABEL.to_string(), "1".to_string()),
             (LABEL_VARIANT.to_string(), name.clone()),
         ]);
         let spec = BuildSpec {
-            context_tar: context_tar.clone(),
+            context_tar,
             dockerfile: &variant.dockerfile,
             tag: &tag,
             target: variant.target.as_deref(),

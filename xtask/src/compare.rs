@@ -321,6 +321,15 @@ async fn analyze_cached(
     Ok(analysis)
 }
 
+/// What only the first start of a variant measures.
+struct FirstStart {
+    probes: Vec<ProbeResult>,
+    /// Memory in use when idle, then after the load.
+    idle: u64,
+    after: Option<u64>,
+    load: Option<LoadReport>,
+}
+
 /// Starts a variant `plan.starts` times; the first start is also probed, measured and loaded.
 async fn run_variant(
     engine: &Engine,
@@ -341,7 +350,7 @@ async fn run_variant(
     let timeout = Duration::from_secs(manifest.run.ready_timeout_secs);
     let mut ready = Vec::new();
     let mut stops = Vec::new();
-    let mut first: Option<(Vec<ProbeResult>, u64, Option<u64>, Option<LoadReport>)> = None;
+    let mut first: Option<FirstStart> = None;
     for _ in 0..plan.starts {
         let started = Instant::now();
         let id = engine.start(&spec).await?;
@@ -364,7 +373,12 @@ async fn run_variant(
                 } else {
                     None
                 };
-                first = Some((probes, idle, after, load));
+                first = Some(FirstStart {
+                    probes,
+                    idle,
+                    after,
+                    load,
+                });
             }
             let stop_ms = engine.stop(&id, STOP_GRACE).await?.as_millis() as u64;
             Ok((ready_ms, stop_ms))
@@ -376,14 +390,18 @@ async fn run_variant(
         ready.push(ready_ms);
         stops.push(stop_ms);
     }
-    let (probes, memory_bytes, memory_after_load_bytes, load) =
-        first.context("the variant never started")?;
+    let FirstStart {
+        probes,
+        idle,
+        after,
+        load,
+    } = first.context("the variant never started")?;
     Ok(RunReport {
         ready_ms: median(&ready),
         ready_samples_ms: ready,
         stop_ms: median(&stops),
-        memory_bytes,
-        memory_after_load_bytes,
+        memory_bytes: idle,
+        memory_after_load_bytes: after,
         probes_ok: probes.iter().all(|p| p.ok),
         probes,
         load,

@@ -234,26 +234,31 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
     let dir = scratch("failing-build");
     std::fs::write(
         dir.join("Dockerfile"),
-        "FROM scratch\nCOPY Cargo.toml /\nRUN echo this step cannot run without a shell\n",
+        "ARG RUST_IMAGE\nFROM ${RUST_IMAGE}\nRUN echo compiling && echo 'error: this step fails on purpose' >&2 && exit 3\n",
     )
     .unwrap();
     let dockerfile = dir.strip_prefix(root()).unwrap().join("Dockerfile");
-    let manifest = dir.join("images.yaml");
-    std::fs::write(
-        &manifest,
+    // The project's bases, and one variant whose build fails.
+    let manifest = manifest_copy(&dir, |text| {
+        let bases_only = &text[..text.find("\nvariants:").unwrap()];
         format!(
-            "repository: webtest-test\ncontext: {}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
-            root().display(),
+            "{bases_only}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
             dockerfile.display()
-        ),
-    )
-    .unwrap();
+        )
+        .replacen("repository: webtest", "repository: webtest-test", 1)
+    });
     let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("step 3/3 `RUN echo this step cannot run without a shell`"),
+        err.contains("build of webtest-test:broken failed at step 3/"),
         "{err}"
+    );
+    assert!(err.contains("RUN echo compiling"), "{err}");
+    assert!(err.contains("returned a non-zero code: 3"), "{err}");
+    assert!(
+        err.contains("compiling\n") && err.contains("error: this step fails on purpose"),
+        "the step's output is shown: {err}"
     );
     assert!(err.contains("next:"), "{err}");
     assert!(

@@ -47,23 +47,17 @@ fn clean_removes_the_projects_containers_and_images_and_nothing_else() {
         .filter(|id| !labelled.iter().any(|l| l == id))
         .map(str::to_string)
         .collect();
-    // A labelled container that is still there, as a crashed run might leave one.
-    let base = docker(&[
-        "images",
-        "--filter",
-        "label=io.webtest.xtask.base",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-    ]);
-    let leftover = if let Some(base) = base.lines().next() {
-        Some(
-            docker(&["create", "--label", "io.webtest.xtask=1", base])
-                .trim()
-                .to_string(),
-        )
-    } else {
-        None
-    };
+    // A labelled container that is still there, as a crashed run might leave one. It is made
+    // from the unrelated image: removing the container must not take the image with it.
+    let leftover = docker(&[
+        "create",
+        "--label",
+        "io.webtest.xtask=1",
+        "webtest-test/unrelated:1",
+        "/hello",
+    ])
+    .trim()
+    .to_string();
 
     let out = xtask(&["clean"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -73,9 +67,10 @@ fn clean_removes_the_projects_containers_and_images_and_nothing_else() {
         "containers left: {:?}",
         labelled_containers()
     );
-    if let Some(id) = leftover {
-        assert!(!docker(&["ps", "-aq", "--no-trunc"]).contains(&id));
-    }
+    assert!(
+        !docker(&["ps", "-aq", "--no-trunc"]).contains(&leftover),
+        "the leftover container is still there"
+    );
     // Only the local bases keep the label, and each under its own tag.
     let left = docker(&[
         "images",
