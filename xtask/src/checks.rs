@@ -118,7 +118,7 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
             check(
                 name,
                 i.layer_count <= *layers,
-                format!("{image} has {} layers (bound <= {layers})", i.layer_count),
+                format!("{image} has {} layer(s) (bound <= {layers})", i.layer_count),
             )
         }
         Budget::NonRoot { image } => {
@@ -235,7 +235,10 @@ fn structure_test(index: usize, test: &StructureTest, inputs: &Inputs) -> Check 
                 }
             }
             if let Some(want) = healthcheck {
-                let line = format!("healthcheck {:?}", i.config.healthcheck);
+                let line = match &i.config.healthcheck {
+                    Some(test) => format!("healthcheck `{}`", test.join(" ")),
+                    None => "no healthcheck".to_string(),
+                };
                 if *want == i.config.healthcheck.is_some() {
                     fine.push(line)
                 } else {

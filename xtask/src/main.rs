@@ -26,6 +26,7 @@ use crate::engine::Engine;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Build, measure, run and check the webtest images"
 )]
 struct Cli {
@@ -47,7 +48,7 @@ enum Command {
     Bases(bases::Args),
     /// Build the image variants through the Docker Engine API.
     BuildImages(build::Args),
-    /// Build what is missing, measure and run every variant, check the budgets, write the report.
+    /// Build what changed, measure and run every variant, check the budgets, write the report.
     Compare(compare::Args),
     /// Render report.md and sizes.svg again from the last report.json, without the engine.
     Report(render::Args),

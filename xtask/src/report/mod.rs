@@ -70,10 +70,10 @@ pub fn json(report: &Report) -> String {
 }
 
 /// The columns of the summary table, shared by the terminal and the Markdown renderings so that
-/// both show the same figures under the same names.
-const SUMMARY_HEADERS: [&str; 16] = [
+/// both show the same figures under the same names. The tag is left out: it is always
+/// `repository:variant`, and the heading names the repository.
+const SUMMARY_HEADERS: [&str; 15] = [
     "variant",
-    "tag",
     "size",
     "compressed",
     "layers",
@@ -91,13 +91,12 @@ const SUMMARY_HEADERS: [&str; 16] = [
 ];
 
 /// Which summary columns hold figures, and are therefore aligned to the right.
-const SUMMARY_NUMERIC: [bool; 16] = [
-    false, false, true, true, true, true, true, true, false, false, true, true, true, true, true,
-    false,
+const SUMMARY_NUMERIC: [bool; 15] = [
+    false, true, true, true, true, true, true, false, false, true, true, true, true, true, false,
 ];
 
 /// The index of the probes column, which the renderers mark as passed or failed.
-const PROBES_COLUMN: usize = 15;
+const PROBES_COLUMN: usize = 14;
 
 /// What a summary cell says when the figure does not exist, e.g. the run of a variant that is
 /// only built.
@@ -112,7 +111,7 @@ enum Probes {
 }
 
 /// The cells of one summary row, as plain text, in the order of `SUMMARY_HEADERS`.
-fn summary_row(image: &ImageReport) -> ([String; 16], Probes) {
+fn summary_row(image: &ImageReport) -> ([String; 15], Probes) {
     let run = image.run.as_ref();
     let load = run.and_then(|run| run.load.as_ref());
     let or_absent = |value: Option<String>| value.unwrap_or_else(|| ABSENT.to_string());
@@ -123,7 +122,6 @@ fn summary_row(image: &ImageReport) -> ([String; 16], Probes) {
     };
     let cells = [
         image.variant.clone(),
-        image.tag.clone(),
         human_bytes(image.size_bytes),
         human_bytes(image.compressed_bytes),
         image.layer_count.to_string(),
