@@ -67,20 +67,11 @@ impl Progress {
 
     /// A piece of work with no measure of its own: a spinner and an elapsed time.
     pub fn phase(&self, message: &str) -> Phase<'_> {
-        if !self.live {
-            eprintln!("... {message}");
-        }
-        Phase {
-            bar: self.spinner("{spinner} {msg} {elapsed}", message),
-            progress: self,
-        }
+        self.begin(message, self.spinner("{spinner} {msg} {elapsed}", message))
     }
 
     /// A download whose total is known once the work has begun.
     pub fn bytes(&self, message: &str, total: u64) -> Bytes<'_> {
-        if !self.live {
-            eprintln!("... {message}");
-        }
         let bar = self.multi.add(ProgressBar::new(total));
         let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
         bar.set_style(
@@ -89,27 +80,29 @@ impl Progress {
                 .progress_chars("=> "),
         );
         bar.set_message(message.to_string());
-        Bytes {
-            bar,
-            progress: self,
-        }
+        Bytes(self.begin(message, bar))
     }
 
     /// A build: its steps as they come, and the last line of output under them.
     pub fn steps(&self, message: &str) -> Steps<'_> {
+        let bar = self.spinner("{spinner} {prefix} [{pos}/{len}] {msg:.dim} {elapsed}", "");
+        bar.set_prefix(message.to_string());
+        Steps(self.begin(message, bar))
+    }
+
+    /// Where no bar is drawn, the start of the work is a line of its own.
+    fn begin(&self, message: &str, bar: ProgressBar) -> Phase<'_> {
         if !self.live {
             eprintln!("... {message}");
         }
-        let bar = self.spinner("{spinner} {prefix} [{pos}/{len}] {msg:.dim} {elapsed}", "");
-        bar.set_prefix(message.to_string());
-        Steps {
+        Phase {
             bar,
             progress: self,
         }
     }
 }
 
-/// See [`Progress::phase`].
+/// See [`Progress::phase`]. A download and a build are phases too, with more to show.
 pub struct Phase<'a> {
     bar: ProgressBar,
     progress: &'a Progress,
@@ -117,76 +110,66 @@ pub struct Phase<'a> {
 
 impl Phase<'_> {
     pub fn finish(self, message: &str) {
-        self.bar.finish_and_clear();
-        self.progress
-            .note(&format!("{} {message}", self.progress.done_mark()));
+        self.end(self.progress.done_mark(), message);
     }
 
     pub fn fail(self, message: &str) {
+        self.end(self.progress.fail_mark(), message);
+    }
+
+    /// The spinner or bar goes, and a line that stays says how the work ended.
+    fn end(&self, mark: &str, message: &str) {
         self.bar.finish_and_clear();
-        self.progress
-            .note(&format!("{} {message}", self.progress.fail_mark()));
+        self.progress.note(&format!("{mark} {message}"));
     }
 }
 
 /// See [`Progress::bytes`].
-pub struct Bytes<'a> {
-    bar: ProgressBar,
-    progress: &'a Progress,
-}
+pub struct Bytes<'a>(Phase<'a>);
 
 impl Bytes<'_> {
     pub fn set_length(&self, total: u64) {
-        self.bar.set_length(total);
-        if !self.progress.live && total > 0 {
+        self.0.bar.set_length(total);
+        if !self.0.progress.live && total > 0 {
             eprintln!("    {} to download", human_bytes(total));
         }
     }
 
     pub fn advance(&self, bytes: u64) {
-        self.bar.inc(bytes);
+        self.0.bar.inc(bytes);
     }
 
     pub fn finish(self, message: &str) {
-        self.bar.finish_and_clear();
-        self.progress
-            .note(&format!("{} {message}", self.progress.done_mark()));
+        self.0.finish(message);
     }
 }
 
 /// See [`Progress::steps`].
-pub struct Steps<'a> {
-    bar: ProgressBar,
-    progress: &'a Progress,
-}
+pub struct Steps<'a>(Phase<'a>);
 
 impl Steps<'_> {
     pub fn step(&self, number: usize, total: usize, instruction: &str) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(number as u64);
-        self.bar.set_message(one_line(instruction, 60));
-        if !self.progress.live {
+        self.0.bar.set_length(total as u64);
+        self.0.bar.set_position(number as u64);
+        self.0.bar.set_message(one_line(instruction, 60));
+        if !self.0.progress.live {
             eprintln!("    step {number}/{total}: {}", one_line(instruction, 100));
         }
     }
 
     /// The latest output line replaces the step's text, so a long `cargo build` shows life.
     pub fn output(&self, line: &str) {
-        if self.progress.live {
-            self.bar.set_message(one_line(line.trim(), 60));
+        if self.0.progress.live {
+            self.0.bar.set_message(one_line(line.trim(), 60));
         }
     }
 
     pub fn finish(self, message: &str) {
-        self.bar.finish_and_clear();
-        self.progress
-            .note(&format!("{} {message}", self.progress.done_mark()));
+        self.0.finish(message);
     }
 
     pub fn fail(self, message: &str) {
-        self.bar.finish_and_clear();
-        self.progress
-            .note(&format!("{} {message}", self.progress.fail_mark()));
+        self.0.fail(message);
     }
 }
 
