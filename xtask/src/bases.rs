@@ -293,7 +293,7 @@ async fn local_base(
         })
         .await??
     };
-    let mut labels = BTreeMap::from([
+    let labels = BTreeMap::from([
         (LABEL.to_string(), "1".to_string()),
         // The base's own tag: images built from the base inherit its labels, so a base is an image
         // whose tags include this value, not any image that has the label.
@@ -304,14 +304,14 @@ async fn local_base(
             "org.opencontainers.image.description".to_string(),
             format!("Local stand-in assembled by cargo xtask bases from the recipe {name}"),
         ),
-    ]);
-    labels.insert(
-        "io.webtest.xtask.source".into(),
-        format!(
-            "{} {} {}",
-            plan.source.mirror, plan.source.suite, plan.source.arch
+        (
+            "io.webtest.xtask.source".to_string(),
+            format!(
+                "{} {} {}",
+                plan.source.mirror, plan.source.suite, plan.source.arch
+            ),
         ),
-    );
+    ]);
     let spec = rootfs::ImageSpec {
         env: recipe.env.clone(),
         cmd: recipe.cmd.clone(),
@@ -324,8 +324,24 @@ async fn local_base(
             .collect(),
     };
     let files: Vec<rootfs::LayerFile> = layers.into_iter().map(|(layer, _)| layer).collect();
-    let id = rootfs::write_image_archive(&archive, &tag, &files, &spec)
-        .context("write the image archive")?;
+    let (id, files) = {
+        let (archive, tag) = (archive.clone(), tag.clone());
+        tokio::task::spawn_blocking(move || {
+            rootfs::write_image_archive(&archive, &tag, &files, &spec).map(|id| (id, files))
+        })
+        .await?
+        .context("write the image archive")?
+    };
+    let notes: Vec<&String> = files.iter().flat_map(|l| &l.notes).collect();
+    for note in notes.iter().take(5) {
+        progress.note(&format!("{name}: {note}"));
+    }
+    if notes.len() > 5 {
+        progress.note(&format!(
+            "{name}: and {} more notes of the same kind",
+            notes.len() - 5
+        ));
+    }
     phase.finish(&format!(
         "{name}: layers {}",
         files
