@@ -137,6 +137,21 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
                 format!("{image} runs as {user}"),
             )
         }
+        Budget::MaxStopMs { image, ms } => {
+            let name = format!("max_stop_ms {image}");
+            let Some(i) = inputs.image(image) else {
+                return missing(name, image);
+            };
+            let Some(run) = &i.run else {
+                return check(
+                    name,
+                    false,
+                    format!("{image} did not run, so its stop time is unknown"),
+                );
+            };
+            let detail = format!("{image} stopped in {} ms (bound <= {ms} ms)", run.stop_ms);
+            check(name, run.stop_ms <= *ms, detail)
+        }
         Budget::MaxOverhead { image, path, ratio } => {
             let name = format!("max_overhead {image} {path}");
             let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
@@ -525,6 +540,43 @@ mod tests {
                     bytes: ByteSize(1)
                 },
                 &images
+            )
+            .ok
+        );
+    }
+
+    #[test]
+    fn the_stop_time_budget_reads_the_run() {
+        let mut m = image("multistage", 1_000);
+        let budget = Budget::MaxStopMs {
+            image: "multistage".into(),
+            ms: 1000,
+        };
+        let c = eval(budget.clone(), std::slice::from_ref(&m));
+        assert!(!c.ok && c.detail.contains("did not run"), "{c:?}");
+        m.run = Some(crate::model::RunReport {
+            ready_ms: 200,
+            ready_samples_ms: vec![200],
+            stop_ms: 130,
+            memory_bytes: 1,
+            memory_after_load_bytes: None,
+            probes_ok: true,
+            probes: vec![],
+            load: None,
+        });
+        let c = eval(budget, std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail == "multistage stopped in 130 ms (bound <= 1000 ms)",
+            "{c:?}"
+        );
+        m.run.as_mut().unwrap().stop_ms = 10_000;
+        assert!(
+            !eval(
+                Budget::MaxStopMs {
+                    image: "multistage".into(),
+                    ms: 1000
+                },
+                &[m]
             )
             .ok
         );

@@ -328,6 +328,12 @@ pub enum Budget {
         path: String,
         ratio: f64,
     },
+    /// `docker stop` of a running variant takes at most `ms` milliseconds (the median of the
+    /// starts): a service that ignores SIGTERM as PID 1 waits out the 10 s grace period.
+    MaxStopMs {
+        image: String,
+        ms: u64,
+    },
 }
 
 impl Budget {
@@ -343,7 +349,8 @@ impl Budget {
             | Budget::MaxWastedBytes { image, .. }
             | Budget::MaxLayers { image, .. }
             | Budget::NonRoot { image }
-            | Budget::MaxOverhead { image, .. } => vec![image],
+            | Budget::MaxOverhead { image, .. }
+            | Budget::MaxStopMs { image, .. } => vec![image],
         }
     }
 }

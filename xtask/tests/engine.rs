@@ -77,8 +77,15 @@ fn the_multistage_image_is_little_more_than_its_binary_and_stops_at_once() {
     assert_eq!(multistage["wasted_bytes"], 0);
     assert_eq!(multistage["posture"]["has_shell"], false);
     assert_eq!(multistage["posture"]["runs_as_root"], false);
-    let stop_ms = multistage["run"]["stop_ms"].as_u64().unwrap();
-    assert!(stop_ms < 1000, "docker stop took {stop_ms} ms");
+    // The stop time is a budget of the benchmark (the report prints the figure and checks the
+    // bound), not a timing taken by the test itself.
+    let stop = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "max_stop_ms multistage")
+        .expect("the manifest budgets the stop time");
+    assert_eq!(stop["ok"], true, "{stop}");
     let simples = image(&report, "simples");
     assert_eq!(simples["posture"]["has_shell"], true);
     assert_eq!(simples["posture"]["runs_as_root"], true);
