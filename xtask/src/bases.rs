@@ -29,7 +29,8 @@ pub struct Args {
     /// The Debian suite, such as bookworm (default: the manifest's `debian.suite`).
     #[arg(long, value_name = "NAME")]
     pub suite: Option<String>,
-    /// Where downloaded indexes and packages are kept (default: target/xtask/cache).
+    /// Where downloaded indexes and packages are kept, relative to the workspace root (default:
+    /// target/xtask/cache).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
 }
@@ -54,11 +55,7 @@ impl Plan {
     pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Plan {
         let debian = &manifest.debian;
         Plan {
-            cache: args
-                .cache
-                .as_ref()
-                .map(|dir| ctx.root.join(dir))
-                .unwrap_or_else(|| ctx.out_dir().join("cache")),
+            cache: ctx.path_or(args.cache.as_deref(), ctx.out_dir().join("cache")),
             rebuild: if args.rebuild {
                 Rebuild::Always
             } else {

@@ -37,7 +37,8 @@ pub struct Args {
     /// What goes to standard output: the table for people, or the report as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Where report.json, report.md and sizes.svg go (default: target/xtask).
+    /// Where report.json, report.md and sizes.svg go, relative to the workspace root (default:
+    /// target/xtask).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -75,11 +76,7 @@ impl Plan {
             return Err(UsageError("--port must be between 1 and 65535".into()).into());
         }
         Ok(Plan {
-            out: args
-                .out
-                .as_ref()
-                .map(|dir| ctx.root.join(dir))
-                .unwrap_or_else(|| ctx.out_dir()),
+            out: ctx.path_or(args.out.as_deref(), ctx.out_dir()),
             port: args.port.unwrap_or(manifest.port),
             build: if args.no_build {
                 Build::Skip

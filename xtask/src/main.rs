@@ -70,6 +70,12 @@ impl Ctx {
     pub fn out_dir(&self) -> PathBuf {
         self.root.join("target").join("xtask")
     }
+
+    /// A path given on the command line, taken from the workspace root like `--manifest`, or
+    /// `default` when none was given.
+    pub fn path_or(&self, given: Option<&std::path::Path>, default: PathBuf) -> PathBuf {
+        given.map_or(default, |path| self.root.join(path))
+    }
 }
 
 /// An error that means the user asked for something that cannot be: bad usage or a bad

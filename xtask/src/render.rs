@@ -11,7 +11,7 @@ use crate::{Ctx, UsageError};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The report to render (default: target/xtask/report.json).
+    /// The report to render, relative to the workspace root (default: target/xtask/report.json).
     #[arg(long, value_name = "PATH")]
     pub input: Option<PathBuf>,
 }
@@ -24,9 +24,7 @@ pub struct Written {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let input = args
-        .input
-        .unwrap_or_else(|| ctx.out_dir().join("report.json"));
+    let input = ctx.path_or(args.input.as_deref(), ctx.out_dir().join("report.json"));
     let text = std::fs::read_to_string(&input).map_err(|err| {
         UsageError(format!(
             "cannot read {}: {err} (run `cargo xtask compare` first to make it)",
