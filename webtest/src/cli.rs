@@ -18,7 +18,9 @@ Usage:
   webtest healthcheck [--port N]    exit 0 iff GET /healthz on 127.0.0.1 answers 200
   webtest --version | --help
 
-Routes: GET / (greeting), GET /healthz (\"ok\"), GET /info (JSON).
+Routes: GET / (greeting), GET /healthz (\"ok\"), GET /info (JSON),
+        GET /delay/{ms} (\"ok\" after ms milliseconds, at most 10000;
+        for testing timeouts and graceful shutdown).
 Environment: PORT, WEBTEST_VARIANT, WEBTEST_REVISION.
 SIGTERM or SIGINT stops the server gracefully.
 ";
@@ -153,7 +155,7 @@ fn run_server() -> ExitCode {
             }
         };
         let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
+        let listener = match crate::server::bind(addr) {
             Ok(listener) => listener,
             Err(e) => {
                 eprintln!("{NAME}: cannot listen on {addr}: {e}");

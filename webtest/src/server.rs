@@ -1,18 +1,39 @@
-//! Running the router on a listener, and stopping it gracefully on a signal.
+//! Running the router on a listener with bounded resources, and stopping it gracefully on a
+//! signal.
+//!
+//! The server is an explicit accept loop around hyper's HTTP/1 connection builder rather than
+//! `axum::serve`, because `axum::serve` offers no way to set the limits that keep the service
+//! alive under abuse: a header read timeout, a cap on the request head, and a cap on concurrent
+//! connections. Every limit is a field of [`Limits`], whose [`Default`] is what the binary uses;
+//! the tests shorten the timeouts so that they run in about a second.
+//!
+//! Request bodies are never buffered: no route reads one, so hyper discards whatever part of a
+//! body is already in its (bounded) read buffer once the response is written, and closes the
+//! connection instead of reading the rest. A client that announces a huge `Content-Length` gets
+//! its answer and a closed connection, and costs no more memory than any other client.
 //!
 //! The service runs as PID 1 in its container, where the kernel delivers no signal whose
 //! action is the default; so the process must install its own SIGTERM and SIGINT handlers, or
 //! `docker stop` would wait its full timeout and then kill it.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::Router;
-use tokio::net::TcpListener;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tower_service::Service as _;
 
 use crate::info::AppInfo;
 
@@ -23,6 +44,91 @@ use crate::info::AppInfo;
 /// its own code rather than being killed.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a client may take to send a complete request head, counted from the moment the
+/// server starts waiting for it.
+///
+/// Without it, a client that connects and stays silent, or sends half a header and stops (a
+/// "slowloris"), would hold a connection slot and its buffers for ever. Hyper restarts this
+/// clock whenever it waits for the next request on a keep-alive connection, so it is also the
+/// idle timeout of keep-alive connections. Five seconds is generous for any real client, whose
+/// request head arrives in one packet, and short enough that a few hundred silent connections
+/// are gone before they could crowd out real ones.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest request head (request line and headers) the server reads, in bytes; it is also
+/// the size of each connection's read buffer.
+///
+/// A larger head is answered with 431 and the connection closed, so a client can never make
+/// the server buffer without limit. Real request heads are well under 2 KiB; 16 KiB leaves room
+/// for long cookies and URLs. Hyper does not accept less than 8 KiB here.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// The most header fields a request may carry; a request with more is answered with 431 and
+/// the connection closed.
+///
+/// Browsers send about twenty and curl three, so 64 leaves room for proxies. Hyper keeps up to
+/// 100 parsed headers on the stack, so any value up to 100 costs no allocation per request.
+pub const MAX_HEADERS: usize = 64;
+
+/// The most connections served at once.
+///
+/// At the cap the server stops calling `accept` until a connection ends, so new connections
+/// wait in the kernel's listen backlog (up to [`LISTEN_BACKLOG`] more; see [`bind`]) instead
+/// of being refused or reset: under a burst a client then sees a slower answer rather than an
+/// error, and the header read timeout guarantees that silent connections free their slots
+/// within seconds. Together with [`MAX_HEAD_BYTES`] this bounds the server's memory to a few
+/// tens of MiB even when every slot is taken. It stays just under the common default of 1024
+/// open files per process; if that limit is lower, `accept` fails with "too many open files"
+/// and the loop waits and retries, which leaves the extra connections in the backlog all the
+/// same.
+pub const MAX_CONNECTIONS: usize = 1000;
+
+/// How many connections the kernel may hold ready for `accept` on a listener made by [`bind`].
+///
+/// Tokio's own `TcpListener::bind` asks for 128, like the standard library; a burst of more
+/// new connections than that, while the server is at [`MAX_CONNECTIONS`] or busy, would make
+/// the kernel drop handshakes and the clients retransmit after a second or more. 1024 absorbs
+/// such bursts at a cost of kernel memory only; Linux cuts it to `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// How long the accept loop pauses after an error that is not about one connection, such as
+/// running out of file descriptors, before it tries again.
+///
+/// Retrying at once would spin at full CPU while the condition lasts; the pause lets running
+/// connections finish and give their descriptors back.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The resource limits of the server; [`Limits::default`] holds the documented constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`MAX_HEAD_BYTES`]; values below 8 KiB are raised to 8 KiB, hyper's minimum.
+    pub max_head_bytes: usize,
+    /// See [`MAX_HEADERS`].
+    pub max_headers: usize,
+    /// See [`MAX_CONNECTIONS`]; 0 is taken as 1.
+    pub max_connections: usize,
+    /// See [`DRAIN_TIMEOUT`].
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_head_bytes: MAX_HEAD_BYTES,
+            max_headers: MAX_HEADERS,
+            max_connections: MAX_CONNECTIONS,
+            drain_timeout: DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Hyper's smallest allowed read buffer; it panics on less, and with `panic = "abort"` that
+/// would take the whole process down.
+const MIN_HEAD_BYTES: usize = 8 * 1024;
+
 /// How the server stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stopped {
@@ -32,7 +138,23 @@ pub enum Stopped {
     DrainTimedOut,
 }
 
-/// Serves the `webtest` routes for `info` on `listener` until `shutdown` completes.
+/// Binds a TCP listener on `addr` with a backlog of [`LISTEN_BACKLOG`].
+///
+/// `SO_REUSEADDR` is set, as Tokio's own `bind` does, so that a restarted server can bind the
+/// port again while connections of the previous one linger in `TIME_WAIT`.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serves the `webtest` routes for `info` on `listener` until `shutdown` completes, with the
+/// default [`Limits`].
 ///
 /// Once `shutdown` completes the listener is closed, idle connections are closed, and requests
 /// in flight get up to [`DRAIN_TIMEOUT`] to finish.
@@ -41,11 +163,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     info: AppInfo,
 ) -> io::Result<Stopped> {
-    serve_router(listener, crate::app::router(info), shutdown, DRAIN_TIMEOUT).await
+    serve_router_with(
+        listener,
+        crate::app::router(info),
+        shutdown,
+        Limits::default(),
+    )
+    .await
 }
 
 /// Serves any `router` on `listener` until `shutdown` completes, then drains for up to
-/// `drain_timeout`.
+/// `drain_timeout`; the other limits are the defaults.
 ///
 /// The peer address of every connection is available to handlers and middleware as
 /// `ConnectInfo<SocketAddr>`.
@@ -55,27 +183,126 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_timeout: Duration,
 ) -> io::Result<Stopped> {
-    // Axum's graceful shutdown waits for every connection without limit, so the shutdown
-    // future is relayed through a channel that also starts the drain clock.
-    let (begin_tx, begin_rx) = oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        // A dropped sender also means "stop": nobody is left to say otherwise.
-        let _ = begin_rx.await;
-    });
-    let drain_clock = async move {
-        shutdown.await;
-        let _ = begin_tx.send(());
-        tokio::time::sleep(drain_timeout).await;
+    let limits = Limits {
+        drain_timeout,
+        ..Limits::default()
     };
+    serve_router_with(listener, router, shutdown, limits).await
+}
 
-    tokio::select! {
-        result = server => result.map(|()| Stopped::Drained),
-        () = drain_clock => Ok(Stopped::DrainTimedOut),
+/// Serves any `router` on `listener` with the given `limits` until `shutdown` completes.
+///
+/// When `shutdown` completes the listener is closed at once, so new connections are refused;
+/// connections waiting for a request are closed, and those with a request in flight finish it
+/// (with `Connection: close`) for up to `limits.drain_timeout`, after which they are dropped.
+///
+/// The peer address of every connection is available to handlers and middleware as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_router_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) -> io::Result<Stopped> {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes.max(MIN_HEAD_BYTES))
+        .max_headers(limits.max_headers)
+        .keep_alive(true);
+    let max_connections = limits.max_connections.max(1);
+
+    // The graceful-shutdown helper tells every connection to finish its current request and
+    // close; the join set owns the connection tasks, so that they can be counted against the
+    // cap and dropped if the drain times out.
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+
+    loop {
+        // Finished tasks stay in the set until they are collected, so collect them each time
+        // round; otherwise the set would grow with every connection ever served.
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= max_connections {
+            // At the cap, wait for a connection to end rather than accept a new one: the new
+            // ones wait in the kernel's backlog meanwhile.
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = connections.join_next() => continue,
+            }
+        }
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                report_accept_error(&e);
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        // Responses are written whole, so Nagle's algorithm would only delay them, waiting for
+        // the acknowledgement of the previous segment. A failure here costs only latency.
+        let _ = stream.set_nodelay(true);
+
+        let router = router.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            // The same extension `axum::serve` would add, so the access log and any
+            // `ConnectInfo` extractor see the peer address.
+            request.extensions_mut().insert(ConnectInfo(peer));
+            // A router is always ready, so it may be called without waiting for readiness.
+            router.clone().call(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        // A connection that fails (a parse error, a timeout, a reset) is simply closed; hyper
+        // has already answered it with a 4xx where HTTP allows an answer.
+        connections.spawn(graceful.watch(connection));
     }
+
+    // Closing the listener makes the kernel refuse new connections from now on, and reset any
+    // that were still waiting in its backlog, unseen by the server.
+    drop(listener);
+    let drained = tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_ok();
+    // After a timeout this aborts the connections still busy, closing their sockets; after a
+    // full drain there is nothing left to abort.
+    connections.shutdown().await;
+    Ok(if drained {
+        Stopped::Drained
+    } else {
+        Stopped::DrainTimedOut
+    })
+}
+
+/// Whether an `accept` error concerns only the one connection being accepted (which the peer
+/// already gave up on), so that the next `accept` can follow at once.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Writes an `accept` failure to stderr.
+///
+/// Errors of the write itself are ignored, for the same reason as in [`crate::log::line`]. The
+/// pause after each failure limits this to a few lines a second.
+fn report_accept_error(e: &io::Error) {
+    let _ = writeln!(
+        io::stderr().lock(),
+        "{}: accept failed: {e}; retrying",
+        crate::NAME
+    );
 }
 
 /// Installs SIGTERM and SIGINT handlers, and returns a future that completes with the name of
