@@ -16,7 +16,7 @@ use crate::engine::Engine;
 use crate::manifest::{BuildArgs, DpkgDb, Manifest, Recipe, LABEL, LABEL_BASE, LABEL_RECIPE};
 use crate::report::progress::Progress;
 use crate::rootfs;
-use crate::Ctx;
+use crate::{Ctx, Fix};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -71,11 +71,19 @@ impl Plan {
     }
 }
 
-pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
-    let manifest = Manifest::load(&ctx.manifest)?;
-    let plan = Plan::new(ctx, &manifest, &args);
+pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
+    let plan = Plan::new(ctx, manifest, &args);
     let progress = Progress::new(ctx.style);
-    ensure(ctx, engine, &manifest, &plan, &progress).await?;
+    let _lock = engine
+        .exclusive("bases", |holder| {
+            progress.note(&format!(
+                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
+            ))
+        })
+        .await?;
+    engine
+        .guarded(ensure(ctx, engine, manifest, &plan, &progress))
+        .await?;
     Ok(())
 }
 
@@ -109,12 +117,31 @@ pub async fn ensure(
                     let recipe = &manifest.recipes[recipe_name];
                     local_base(ctx, engine, recipe_name, recipe, plan, progress)
                         .await
-                        .with_context(|| format!("build the local base {recipe_name}"))?
+                        .map_err(|err| Fix {
+                            problem: format!(
+                                "base {arg}: {} cannot be pulled, and its local stand-in `{recipe_name}` cannot be made: {}",
+                                base.image,
+                                one_line_cause(&err)
+                            ),
+                            next: format!(
+                                "make the Debian mirror {} reachable (or pass --mirror URL, or set debian.mirror in the manifest), or load {} into the engine with `docker load`",
+                                plan.source.mirror, base.image
+                            ),
+                        })?
                 }
             }
         } else {
-            engine.pull(&base.image).await.with_context(|| {
-                format!("{arg}: {} is not present and cannot be pulled, and the manifest gives no `offline` recipe for it", base.image)
+            engine.pull(&base.image).await.map_err(|err| Fix {
+                problem: format!(
+                    "base {arg}: {} is not in the engine and cannot be pulled ({}), and the manifest gives it no `offline` recipe",
+                    base.image,
+                    one_line_cause(&err)
+                ),
+                next: format!(
+                    "make a registry reachable, or load {} with `docker load`, or give bases.{arg} an `offline:` recipe in {} so that a stand-in is built",
+                    base.image,
+                    manifest.path.display()
+                ),
             })?;
             progress.note(&format!("{arg}: pulled {}", base.image));
             base.image.clone()
@@ -122,6 +149,14 @@ pub async fn ensure(
         args.insert(arg.clone(), image);
     }
     Ok(args)
+}
+
+/// The whole chain of an error on one line, innermost cause last.
+fn one_line_cause(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|cause| cause.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The host's CA bundle, where there is one.

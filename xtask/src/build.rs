@@ -54,11 +54,20 @@ impl Plan {
     }
 }
 
-pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
-    let manifest = Manifest::load(&ctx.manifest)?;
-    let plan = Plan::new(&manifest, &args)?;
+pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
+    let plan = Plan::new(manifest, &args)?;
     let progress = Progress::new(ctx.style);
-    build_all(ctx, engine, &manifest, &plan, &progress).await?;
+    let _lock = engine
+        .exclusive("build-images", |holder| {
+            progress.note(&format!(
+                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
+            ))
+        })
+        .await?;
+    // A signal stops the build, and what it made so far goes.
+    engine
+        .guarded(build_all(ctx, engine, manifest, &plan, &progress))
+        .await?;
     Ok(())
 }
 
@@ -119,8 +128,8 @@ pub async fn build_all(
                 total,
                 instruction,
             } => bar.step(number, total, &instruction),
-            BuildEvent::Cached => {}
             BuildEvent::Output(line) => bar.output(&line),
+            _ => {}
         };
         let result = engine.build(spec, &mut on).await;
         match result {

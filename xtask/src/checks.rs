@@ -340,6 +340,53 @@ pub fn probes(images: &[ImageReport]) -> Vec<Check> {
         .collect()
 }
 
+/// Every variant meant to run hardened did, as the engine reports it, and answered its probes
+/// that way: proof that the image needs no writable root, no capability and no escalation.
+pub fn hardening(images: &[ImageReport], hardened: &dyn Fn(&str) -> bool) -> Vec<Check> {
+    images
+        .iter()
+        .filter(|image| hardened(&image.variant))
+        .filter_map(|image| {
+            let run = image.run.as_ref()?;
+            let security = &run.security;
+            let user = if security.user.is_empty() || is_root(&security.user) {
+                "as root".to_string()
+            } else {
+                format!("as user {}", security.user)
+            };
+            let detail = format!(
+                "{}, {}, {}, {user}, published on {}; probes {}",
+                if security.read_only_rootfs {
+                    "read-only root filesystem"
+                } else {
+                    "WRITABLE root filesystem"
+                },
+                if security.cap_drop.is_empty() {
+                    "capabilities KEPT".to_string()
+                } else {
+                    format!("cap-drop {}", security.cap_drop.join(","))
+                },
+                if security.no_new_privileges {
+                    "no-new-privileges"
+                } else {
+                    "new privileges ALLOWED"
+                },
+                if security.published.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    security.published.join(", ")
+                },
+                if run.probes_ok { "passed" } else { "FAILED" },
+            );
+            Some(check(
+                format!("hardened {}", image.variant),
+                security.hardened() && run.probes_ok,
+                detail,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,6 +610,7 @@ mod tests {
             probes_ok: true,
             probes: vec![],
             load: None,
+            security: Default::default(),
         });
         let c = eval(budget, std::slice::from_ref(&m));
         assert!(

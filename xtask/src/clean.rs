@@ -30,6 +30,13 @@ pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
         Scope::KeepBases
     };
     let progress = Progress::new(ctx.style);
+    let _lock = engine
+        .exclusive("clean", |holder| {
+            progress.note(&format!(
+                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
+            ))
+        })
+        .await?;
     let containers = engine.labelled_containers().await?;
     for id in &containers {
         engine.remove(id).await?;

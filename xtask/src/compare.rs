@@ -4,35 +4,40 @@
 //! the report. Every container it starts is removed, however the run ends.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 
 use crate::analysis::{self, Analysis};
 use crate::build;
 use crate::checks::{self, CommandOutcome};
-use crate::engine::{Engine, RunSpec};
+use crate::engine::{Engine, Publish, RunSpec, Security};
 use crate::manifest::{Manifest, StructureTest, LABEL};
 use crate::model::{
     self, Check, ImageConfig, ImageReport, Layer, LoadReport, Posture, ProbeResult, Report,
-    RunReport,
+    RunReport, RunSecurity,
 };
 use crate::render;
 use crate::report::progress::Progress;
-use crate::{ChecksFailed, Ctx, UsageError};
+use crate::{ChecksFailed, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The host port on 127.0.0.1 that containers publish to (default: the manifest's port).
+    /// The host port containers publish to (default: the manifest's port; 0 takes any free one).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
+    /// The host address containers publish their port on. Anything but 127.0.0.1 exposes the
+    /// containers beyond this machine.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
     /// Measure the images as they are, without building; a missing image is an error.
     #[arg(long)]
     pub no_build: bool,
     /// How many times each running variant is started (default: the manifest's `run.starts`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub starts: Option<u32>,
     /// What goes to standard output: the table for people, or the report as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -60,6 +65,9 @@ pub enum Build {
 /// What `compare` does, decided once from the flags and the manifest.
 pub struct Plan {
     pub out: PathBuf,
+    /// Where the containers' port is published; the probes always go to 127.0.0.1.
+    pub host_ip: IpAddr,
+    /// The host port; 0 until [`host_port`] has chosen a free one.
     pub port: u16,
     pub build: Build,
     pub starts: u32,
@@ -68,24 +76,41 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Result<Plan> {
-        let starts = args.starts.unwrap_or(manifest.run.starts);
-        if starts == 0 {
-            return Err(UsageError("--starts must be at least 1".into()).into());
-        }
-        if args.port == Some(0) {
-            return Err(UsageError("--port must be between 1 and 65535".into()).into());
-        }
         Ok(Plan {
             out: ctx.path_or(args.out.as_deref(), ctx.out_dir()),
+            host_ip: args.bind,
             port: args.port.unwrap_or(manifest.port),
             build: if args.no_build {
                 Build::Skip
             } else {
                 Build::Changed
             },
-            starts,
+            starts: args.starts.unwrap_or(manifest.run.starts),
             format: args.format,
         })
+    }
+
+    /// How a variant's container is published.
+    pub fn publish(&self, manifest: &Manifest) -> Publish {
+        Publish {
+            container_port: manifest.port,
+            host_ip: self.host_ip,
+            host_port: self.port,
+        }
+    }
+}
+
+/// The host port to publish on: `wanted`, checked to be free now rather than after minutes of
+/// building, or any free port when `wanted` is 0. Nothing is held: the engine binds it later.
+pub fn host_port(host_ip: IpAddr, wanted: u16) -> Result<u16> {
+    match std::net::TcpListener::bind((host_ip, wanted)) {
+        Ok(listener) => Ok(listener.local_addr()?.port()),
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(crate::engine::port_taken(host_ip, wanted).into())
+        }
+        Err(err) => {
+            Err(err).with_context(|| format!("check that port {wanted} on {host_ip} is free"))
+        }
     }
 }
 
@@ -94,21 +119,35 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How long a structure test's command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
-    let manifest = Manifest::load(&ctx.manifest)?;
-    let plan = Plan::new(ctx, &manifest, &args)?;
+pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
+    let plan = Plan::new(ctx, manifest, &args)?;
     let progress = Progress::new(ctx.style);
-    // Ctrl-C must not leave a container behind: stop the work, then remove what it started.
-    let outcome = tokio::select! {
-        outcome = measure_and_check(ctx, engine, &manifest, &plan, &progress) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    let cleanup = engine
-        .remove_tracked()
-        .await
-        .context("remove the containers this run started");
-    let report = outcome?;
-    cleanup?;
+    let _lock = engine
+        .exclusive("compare", |holder| {
+            progress.note(&format!(
+                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
+            ))
+        })
+        .await?;
+    // Checked once the engine is ours, since a run we waited for held the port until it ended.
+    let port = host_port(plan.host_ip, plan.port)?;
+    if port != plan.port {
+        progress.note(&format!(
+            "publishing on the free port {}:{port}",
+            plan.host_ip
+        ));
+    }
+    let plan = Plan { port, ..plan };
+    if !plan.host_ip.is_loopback() {
+        progress.note(&format!(
+            "warning: publishing on {}, so the containers can be reached from beyond this machine",
+            plan.host_ip
+        ));
+    }
+    // A signal must not leave a container behind: the work stops, then what it started goes.
+    let report = engine
+        .guarded(measure_and_check(ctx, engine, manifest, &plan, &progress))
+        .await?;
     let written = render::write(&plan.out, &report)?;
     match plan.format {
         Format::Table => {
@@ -221,7 +260,12 @@ async fn measure_and_check(
             "run {}: {} start(s) on 127.0.0.1:{}",
             image.tag, plan.starts, plan.port
         ));
-        match run_variant(engine, &client, manifest, plan, &image.tag).await {
+        let security = if manifest.variants[&image.variant].hardened {
+            Security::Hardened
+        } else {
+            Security::Default
+        };
+        match run_variant(engine, &client, manifest, plan, &image.tag, security).await {
             Ok(run) => {
                 phase.finish(&format!(
                     "run {}: ready in {} ms, stopped in {} ms, probes {}",
@@ -233,7 +277,18 @@ async fn measure_and_check(
                 image.run = Some(run);
             }
             Err(err) => {
-                phase.fail(&format!("run {} failed", image.tag));
+                phase.fail(&format!("run {} failed: {err:#}", image.tag));
+                if let Some(not_ready) = err.downcast_ref::<NotReady>() {
+                    progress.note(&format!(
+                        "--- the logs of {} (last 30 lines; the container is removed) ---\n{}\n---",
+                        image.tag,
+                        if not_ready.logs.trim().is_empty() {
+                            "(it printed nothing)"
+                        } else {
+                            not_ready.logs.trim_end()
+                        }
+                    ));
+                }
                 run_checks.push(Check {
                     name: format!("run {}", image.variant),
                     ok: false,
@@ -250,12 +305,14 @@ async fn measure_and_check(
             let tag = manifest.tag(image);
             let phase = progress.phase(&format!("command in {tag}: {}", run.join(" ")));
             let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+            // A command inspects the image as it is, so it runs with the engine's defaults.
             let spec = RunSpec {
                 image: &tag,
                 publish: None,
                 entrypoint: Some(vec![run[0].clone()]),
                 cmd: Some(run[1..].to_vec()),
                 labels: &labels,
+                security: Security::Default,
             };
             let outcome = engine
                 .run_to_end(&spec, COMMAND_TIMEOUT)
@@ -275,6 +332,9 @@ async fn measure_and_check(
     let mut all = checks::budgets(&manifest.budgets, &inputs);
     all.extend(checks::structure(&manifest.structure, &inputs));
     all.extend(checks::probes(&images));
+    all.extend(checks::hardening(&images, &|variant| {
+        manifest.variants[variant].hardened
+    }));
     all.extend(run_checks);
     Ok(Report {
         schema: model::SCHEMA,
@@ -325,6 +385,7 @@ struct FirstStart {
     idle: u64,
     after: Option<u64>,
     load: Option<LoadReport>,
+    security: RunSecurity,
 }
 
 /// Starts a variant `plan.starts` times; the first start is also probed, measured and loaded.
@@ -334,14 +395,16 @@ async fn run_variant(
     manifest: &Manifest,
     plan: &Plan,
     tag: &str,
+    security: Security,
 ) -> Result<RunReport> {
     let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
     let spec = RunSpec {
         image: tag,
-        publish: Some((manifest.port, plan.port)),
+        publish: Some(plan.publish(manifest)),
         entrypoint: None,
         cmd: None,
         labels: &labels,
+        security,
     };
     let base = format!("http://127.0.0.1:{}", plan.port);
     let timeout = Duration::from_secs(manifest.run.ready_timeout_secs);
@@ -352,12 +415,17 @@ async fn run_variant(
         let started = Instant::now();
         let id = engine.start(&spec).await?;
         let measured = async {
-            if let Err(err) = wait_ready(client, &base, timeout).await {
+            if let Err(err) = wait_ready(engine, &id, client, &base, timeout).await {
                 let logs = engine.logs(&id).await.unwrap_or_default();
-                bail!("{err}; the container's logs:\n{}", last_lines(&logs, 30));
+                return Err(NotReady {
+                    problem: format!("{err:#}"),
+                    logs: last_lines(&logs, 30),
+                }
+                .into());
             }
             let ready_ms = started.elapsed().as_millis() as u64;
             if first.is_none() {
+                let facts = engine.container(&id).await?;
                 let probes = probe(client, &base, manifest).await;
                 let idle = engine.memory(&id).await?;
                 let load = if manifest.run.load.requests > 0 {
@@ -375,10 +443,17 @@ async fn run_variant(
                     idle,
                     after,
                     load,
+                    security: RunSecurity {
+                        read_only_rootfs: facts.read_only_rootfs,
+                        cap_drop: facts.cap_drop,
+                        no_new_privileges: facts.no_new_privileges,
+                        user: facts.user,
+                        published: facts.published,
+                    },
                 });
             }
             let stop_ms = engine.stop(&id, STOP_GRACE).await?.as_millis() as u64;
-            Ok((ready_ms, stop_ms))
+            Ok::<_, anyhow::Error>((ready_ms, stop_ms))
         }
         .await;
         let removed = engine.remove(&id).await;
@@ -392,6 +467,7 @@ async fn run_variant(
         idle,
         after,
         load,
+        security,
     } = first.context("the variant never started")?;
     Ok(RunReport {
         ready_ms: median(&ready),
@@ -402,15 +478,44 @@ async fn run_variant(
         probes_ok: probes.iter().all(|p| p.ok),
         probes,
         load,
+        security,
     })
 }
 
+/// A container that did not become ready, with the end of what it printed: its logs say why.
+#[derive(Debug)]
+pub struct NotReady {
+    pub problem: String,
+    pub logs: String,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.problem)?;
+        if let Some(last) = self.logs.lines().rev().find(|l| !l.trim().is_empty()) {
+            write!(f, "; its last log line: {}", last.trim())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotReady {}
+
 /// Waits until `GET /healthz` answers 200. An open port alone proves nothing: docker-proxy
-/// accepts connections before the service listens.
-async fn wait_ready(client: &reqwest::Client, base: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+/// accepts connections before the service listens. A container that exits is reported at once,
+/// not after the whole timeout.
+pub(crate) async fn wait_ready(
+    engine: &Engine,
+    id: &str,
+    client: &reqwest::Client,
+    base: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + timeout;
     let url = format!("{base}/healthz");
     let mut last = String::from("no answer yet");
+    let mut checked = Instant::now();
     while Instant::now() < deadline {
         match client
             .get(&url)
@@ -421,6 +526,17 @@ async fn wait_ready(client: &reqwest::Client, base: &str, timeout: Duration) -> 
             Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
             Ok(response) => last = format!("status {}", response.status().as_u16()),
             Err(err) => last = format!("{err}"),
+        }
+        if checked.elapsed() >= Duration::from_millis(100) {
+            checked = Instant::now();
+            let facts = engine.container(id).await?;
+            if let Some(code) = facts.exit_code {
+                bail!(
+                    "the container exited with code {code}{} {} ms after it started, before GET {url} answered 200",
+                    if facts.oom_killed { " (killed: out of memory)" } else { "" },
+                    started.elapsed().as_millis()
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -18,8 +18,28 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
+use sha2::Digest;
 
 use crate::manifest::LABEL;
+use crate::{Fix, Interrupted};
+
+/// How long connecting to the engine may take: a local engine answers in milliseconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Held while this process uses the engine; see [`Engine::exclusive`].
+pub struct EngineLock {
+    _file: std::fs::File,
+}
+
+/// The innermost cause of an error, which says what really happened ("Connection refused"),
+/// where the outer ones only say what was being done ("client error (Connect)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
 
 /// A connected engine, its API version negotiated.
 pub struct Engine {
@@ -28,6 +48,9 @@ pub struct Engine {
     endpoint: String,
     /// Containers started and not yet removed; see [`Engine::remove_tracked`].
     live: Arc<Mutex<HashSet<String>>>,
+    /// The images the build under way has made so far, oldest first: what an interrupted or
+    /// failed build leaves, and [`Engine::remove_tracked`] removes.
+    building: Arc<Mutex<Vec<String>>>,
 }
 
 /// What the engine says about an image, reduced to what the tool uses.
@@ -64,6 +87,12 @@ pub enum BuildEvent {
     Cached,
     /// A line of a step's output.
     Output(String),
+    /// The image a step made (or took from the cache), as a short ID.
+    Made(String),
+    /// A step runs in this container, which the builder removes when the step ends.
+    RunningIn(String),
+    /// The builder removed a step's container.
+    Removed(String),
 }
 
 /// What to build.
@@ -129,11 +158,47 @@ impl std::error::Error for BuildFailed {}
 /// How a container is started.
 pub struct RunSpec<'a> {
     pub image: &'a str,
-    /// Publishes `container_port/tcp` on `127.0.0.1:host_port`.
-    pub publish: Option<(u16, u16)>,
+    pub publish: Option<Publish>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub labels: &'a BTreeMap<String, String>,
+    pub security: Security,
+}
+
+/// A container port published on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    /// The port the service listens on inside the container (`8080`, TCP).
+    pub container_port: u16,
+    /// The host address the port is published on: `127.0.0.1` unless the user asks otherwise.
+    pub host_ip: std::net::IpAddr,
+    pub host_port: u16,
+}
+
+/// What the container may do beyond running its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Read-only root filesystem, every capability dropped, no-new-privileges: what a
+    /// production service should run with, and what proves that the image needs nothing more.
+    Hardened,
+    /// The engine's defaults.
+    Default,
+}
+
+/// What the engine says about a container: its state and how it was actually started.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFacts {
+    pub running: bool,
+    /// Set once the container has exited.
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub read_only_rootfs: bool,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    /// The user the process runs as; empty means root.
+    pub user: String,
+    /// `127.0.0.1:8080`, as the engine reports the binding.
+    pub published: Vec<String>,
 }
 
 /// The output and exit code of a container that ran to its end.
@@ -145,23 +210,113 @@ pub struct Finished {
 
 impl Engine {
     /// Connects through `DOCKER_HOST` when it is set (unix or tcp), else the local socket, and
-    /// negotiates the API version, so that an engine older than the client still answers.
+    /// negotiates the API version, so that an engine older than the client still answers. An
+    /// engine that cannot be reached is one line naming the endpoint, within seconds.
     pub async fn connect() -> Result<Engine> {
         let endpoint =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let hint = || {
-            format!(
-                "connect to the Docker engine at {endpoint} (is the daemon running? `docker info` tells; set DOCKER_HOST to reach another one)"
-            )
+        let unreachable = |cause: String| Fix {
+            problem: format!("cannot reach the Docker engine at {endpoint}: {cause}"),
+            next: "start the Docker daemon (`docker info` tells whether one answers), or set \
+                   DOCKER_HOST to an engine that runs"
+                .into(),
         };
-        let docker = Docker::connect_with_defaults().with_context(hint)?;
-        let docker = docker.negotiate_version().await.with_context(hint)?;
-        docker.ping().await.with_context(hint)?;
+        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(root_cause(&e)))?;
+        let handshake = async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<_, DockerError>(docker)
+        };
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(err)) => return Err(unreachable(root_cause(&err)).into()),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+                .into())
+            }
+        };
         Ok(Engine {
             docker,
             endpoint,
             live: Arc::default(),
+            building: Arc::default(),
         })
+    }
+
+    /// Takes the engine for this process alone, waiting while another `cargo xtask` holds it:
+    /// two runs would otherwise tag the same images and publish the same host port. The lock is
+    /// a file locked with `flock`, keyed by the endpoint, so runs against different engines do
+    /// not wait for each other; the kernel releases it when the process ends, however it ends.
+    pub async fn exclusive(&self, command: &str, on_wait: impl FnOnce(&str)) -> Result<EngineLock> {
+        let path = std::env::temp_dir().join(format!(
+            "webtest-xtask-{}.lock",
+            &hex::encode(sha2::Sha256::digest(self.endpoint.as_bytes()))[..12]
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("open the lock file {}", path.display()))?;
+        let mut on_wait = Some(on_wait);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if let Some(on_wait) = on_wait.take() {
+                        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                        let holder = holder.trim();
+                        on_wait(if holder.is_empty() {
+                            "another cargo xtask"
+                        } else {
+                            holder
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(err).with_context(|| format!("lock {}", path.display()))
+                }
+            }
+        }
+        use std::io::{Seek, Write};
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(
+            file,
+            "cargo xtask {command} (pid {}, in {})",
+            std::process::id(),
+            std::env::current_dir().unwrap_or_default().display()
+        )?;
+        Ok(EngineLock { _file: file })
+    }
+
+    /// Runs `work` until it ends or SIGINT or SIGTERM arrives, and then, either way, removes
+    /// every container this handle started and has not removed yet. A signal becomes
+    /// [`Interrupted`], so the process exits only once its containers are gone.
+    pub async fn guarded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).context("handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("handle SIGTERM")?;
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            _ = interrupt.recv() => Err(Interrupted { signal: "SIGINT", number: 2 }.into()),
+            _ = terminate.recv() => Err(Interrupted { signal: "SIGTERM", number: 15 }.into()),
+        };
+        let cleanup = self
+            .remove_tracked()
+            .await
+            .context("remove the containers this run started");
+        let value = outcome?;
+        cleanup?;
+        Ok(value)
     }
 
     /// `20.10.24 (API 1.41)`.
@@ -289,6 +444,9 @@ impl Engine {
         let mut step: Option<String> = None;
         let mut output: Vec<String> = Vec::new();
         let mut partial = String::new();
+        self.building.lock().expect("build registry").clear();
+        // Whether the current step's image came from elsewhere: the cache, or a FROM.
+        let mut step_cached = false;
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -302,6 +460,9 @@ impl Engine {
                         output.push(std::mem::take(&mut partial));
                     }
                     let keep = output.len().saturating_sub(40);
+                    // The steps that succeeded left images; nothing tagged uses them, so they go
+                    // with the failed build.
+                    self.remove_unfinished_build().await;
                     return Err(BuildFailed {
                         tag: spec.tag.to_string(),
                         step,
@@ -337,14 +498,47 @@ impl Engine {
                             }
                             step = Some(format!("step {number}/{total} `{instruction}`"));
                             output.clear();
+                            // A FROM step names an image the build did not make: never remove it.
+                            step_cached = is_from;
                         }
-                        BuildEvent::Cached => cached += 1,
+                        BuildEvent::Cached => {
+                            cached += 1;
+                            step_cached = true;
+                        }
                         BuildEvent::Output(text) => output.push(text.clone()),
+                        BuildEvent::Made(id) => {
+                            // Only what this build made itself, not what it took from the cache.
+                            if !step_cached {
+                                self.building
+                                    .lock()
+                                    .expect("build registry")
+                                    .push(id.clone());
+                            }
+                            continue;
+                        }
+                        // A step's container is tracked while it runs, so that an interrupted
+                        // build does not leave it behind.
+                        BuildEvent::RunningIn(id) => {
+                            self.live
+                                .lock()
+                                .expect("container registry")
+                                .insert(id.clone());
+                            continue;
+                        }
+                        BuildEvent::Removed(id) => {
+                            self.live
+                                .lock()
+                                .expect("container registry")
+                                .retain(|known| !known.starts_with(id.as_str()));
+                            continue;
+                        }
                     }
                     on(event);
                 }
             }
         }
+        // The images belong to the tagged result now.
+        self.building.lock().expect("build registry").clear();
         let id = id.ok_or_else(|| {
             anyhow!(
                 "the engine finished building {} without naming an image",
@@ -412,6 +606,12 @@ impl Engine {
 
     /// Creates and starts a container; it is tracked until [`Engine::remove`].
     pub async fn start(&self, spec: &RunSpec<'_>) -> Result<String> {
+        let mut host = HostConfig::default();
+        if spec.security == Security::Hardened {
+            host.readonly_rootfs = Some(true);
+            host.cap_drop = Some(vec!["ALL".into()]);
+            host.security_opt = Some(vec!["no-new-privileges:true".into()]);
+        }
         let mut body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
             labels: Some(
@@ -424,20 +624,18 @@ impl Engine {
             cmd: spec.cmd.clone(),
             ..Default::default()
         };
-        if let Some((container_port, host_port)) = spec.publish {
-            let key = format!("{container_port}/tcp");
+        if let Some(publish) = spec.publish {
+            let key = format!("{}/tcp", publish.container_port);
             body.exposed_ports = Some(vec![key.clone()]);
-            body.host_config = Some(HostConfig {
-                port_bindings: Some(HashMap::from([(
-                    key,
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(host_port.to_string()),
-                    }]),
-                )])),
-                ..Default::default()
-            });
+            host.port_bindings = Some(HashMap::from([(
+                key,
+                Some(vec![PortBinding {
+                    host_ip: Some(publish.host_ip.to_string()),
+                    host_port: Some(publish.host_port.to_string()),
+                }]),
+            )]));
         }
+        body.host_config = Some(host);
         let options = CreateContainerOptionsBuilder::default().build();
         let created = self
             .docker
@@ -450,16 +648,63 @@ impl Engine {
             .insert(created.id.clone());
         if let Err(err) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove(&created.id).await;
-            let hint = match spec.publish {
-                Some((_, port)) => {
-                    format!(" (if port {port} is taken, choose another with --port)")
-                }
-                None => String::new(),
+            let message = match &err {
+                DockerError::DockerResponseServerError { message, .. } => message.clone(),
+                other => root_cause(other),
             };
-            return Err(anyhow!(err))
-                .with_context(|| format!("start a container of {}{hint}", spec.image));
+            if let Some(publish) = spec.publish {
+                if message.contains("already allocated")
+                    || message.contains("address already in use")
+                {
+                    return Err(port_taken(publish.host_ip, publish.host_port).into());
+                }
+            }
+            return Err(anyhow!(message))
+                .with_context(|| format!("start a container of {}", spec.image));
         }
         Ok(created.id)
+    }
+
+    /// The container's state, and the security settings and port bindings it really runs with.
+    pub async fn container(&self, id: &str) -> Result<ContainerFacts> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .context("inspect the container")?;
+        let state = inspect.state.unwrap_or_default();
+        let host = inspect.host_config.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let mut published: Vec<String> = inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default()
+            .into_values()
+            .flatten()
+            .flatten()
+            .map(|b| {
+                format!(
+                    "{}:{}",
+                    b.host_ip.unwrap_or_default(),
+                    b.host_port.unwrap_or_default()
+                )
+            })
+            .collect();
+        published.sort();
+        Ok(ContainerFacts {
+            running,
+            exit_code: if running { None } else { state.exit_code },
+            oom_killed: state.oom_killed.unwrap_or(false),
+            read_only_rootfs: host.readonly_rootfs.unwrap_or(false),
+            cap_drop: host.cap_drop.unwrap_or_default(),
+            no_new_privileges: host
+                .security_opt
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
+            user: inspect.config.and_then(|c| c.user).unwrap_or_default(),
+            published,
+        })
     }
 
     /// Runs a container to its end and returns its exit code and output; the container is removed.
@@ -571,12 +816,38 @@ impl Engine {
         for id in ids {
             self.remove(&id).await?;
         }
+        self.remove_unfinished_build().await;
         Ok(())
+    }
+
+    /// Removes the images of a build that did not finish, newest first (each was the parent of
+    /// the next). `noprune` keeps their parents, which the build took from the cache or a FROM.
+    async fn remove_unfinished_build(&self) {
+        let made: Vec<String> = std::mem::take(&mut *self.building.lock().expect("build registry"));
+        for id in made.iter().rev() {
+            let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+            let _ = self.docker.remove_image(id, Some(options), None).await;
+        }
     }
 }
 
-/// Reads one line of the classic builder's output.
+/// The host port is held by another program: say so, and how to get past it.
+pub fn port_taken(host_ip: std::net::IpAddr, port: u16) -> Fix {
+    Fix {
+        problem: format!("port {port} on {host_ip} is already in use by another program"),
+        next: format!(
+            "stop what listens on {host_ip}:{port} (`ss -ltnp 'sport = :{port}'` names it; a \
+             container left by an earlier run goes with `cargo xtask clean`), or choose another \
+             port with --port N (--port 0 takes any free one)"
+        ),
+    }
+}
+
+/// Reads one line of the classic builder's output. The engine paints a step's standard error
+/// red with ANSI codes; they are taken out, so that logs and files hold plain text.
 fn parse_build_line(line: &str) -> Option<BuildEvent> {
+    let plain = console::strip_ansi_codes(line);
+    let line = plain.trim_end();
     if let Some(rest) = line.strip_prefix("Step ") {
         if let Some((counts, instruction)) = rest.split_once(" : ") {
             if let Some((number, total)) = counts.split_once('/') {
@@ -593,6 +864,17 @@ fn parse_build_line(line: &str) -> Option<BuildEvent> {
     let trimmed = line.trim();
     if trimmed == "---> Using cache" {
         return Some(BuildEvent::Cached);
+    }
+    if let Some(id) = trimmed.strip_prefix("---> Running in ") {
+        return Some(BuildEvent::RunningIn(id.trim().to_string()));
+    }
+    if let Some(id) = trimmed.strip_prefix("Removing intermediate container ") {
+        return Some(BuildEvent::Removed(id.trim().to_string()));
+    }
+    if let Some(id) = trimmed.strip_prefix("---> ") {
+        if id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Some(BuildEvent::Made(id.to_string()));
+        }
     }
     // The builder's own bookkeeping lines say nothing a person needs.
     if trimmed.is_empty()
@@ -625,7 +907,24 @@ mod tests {
             parse_build_line(" ---> Using cache"),
             Some(BuildEvent::Cached)
         );
-        assert_eq!(parse_build_line(" ---> 3f2a1b9c0d1e"), None);
+        assert_eq!(
+            parse_build_line(" ---> 3f2a1b9c0d1e"),
+            Some(BuildEvent::Made("3f2a1b9c0d1e".into()))
+        );
+        assert_eq!(
+            parse_build_line(
+                "\u{1b}[91merror[E0308]\u{1b}[0m\u{1b}[91m: mismatched types\u{1b}[0m"
+            ),
+            Some(BuildEvent::Output("error[E0308]: mismatched types".into()))
+        );
+        assert_eq!(
+            parse_build_line("\u{1b}[0mRemoving intermediate container 5dc1e7813eee"),
+            Some(BuildEvent::Removed("5dc1e7813eee".into()))
+        );
+        assert_eq!(
+            parse_build_line(" ---> Running in 5dc1e7813eee"),
+            Some(BuildEvent::RunningIn("5dc1e7813eee".into()))
+        );
         assert_eq!(
             parse_build_line("Successfully tagged webtest:simples"),
             None

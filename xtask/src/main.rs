@@ -15,6 +15,7 @@ mod model;
 mod render;
 mod report;
 mod rootfs;
+mod stress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     BuildImages(build::Args),
     /// Build what changed, measure and run every variant, check the budgets, write the report.
     Compare(compare::Args),
+    /// Hammer the multistage container (load, garbage, idle connections, a stop under load).
+    Stress(stress::Args),
     /// Render report.md and sizes.svg again from the last report.json, without the engine.
     Report(render::Args),
     /// Remove every image and container that carries the project's label, and nothing else.
@@ -62,10 +65,17 @@ pub struct Ctx {
     pub root: PathBuf,
     pub sh: xshell::Shell,
     pub style: report::Style,
-    pub manifest: PathBuf,
+    /// `--manifest`, absolute.
+    pub manifest_path: PathBuf,
 }
 
 impl Ctx {
+    /// Reads and checks the manifest. Main calls this before it connects to the engine, so a bad
+    /// manifest is reported without a single call to the engine.
+    pub fn manifest(&self) -> anyhow::Result<manifest::Manifest> {
+        manifest::Manifest::load(&self.manifest_path)
+    }
+
     /// `target/xtask`, where reports and caches go.
     pub fn out_dir(&self) -> PathBuf {
         self.root.join("target").join("xtask")
@@ -104,6 +114,38 @@ impl std::fmt::Display for ChecksFailed {
 
 impl std::error::Error for ChecksFailed {}
 
+/// An error that knows what the user can do about it: `report::exit` prints `next` instead of
+/// the generic advice. The problem is one line; the chain below it says where it happened.
+#[derive(Debug)]
+pub struct Fix {
+    pub problem: String,
+    pub next: String,
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.problem)
+    }
+}
+
+impl std::error::Error for Fix {}
+
+/// SIGINT or SIGTERM arrived: the work was dropped and what it started was removed. The process
+/// exits with 128 plus the signal's number, as a shell reports a process killed by it.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: &'static str,
+    pub number: u8,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted by {}", self.signal)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let style = report::Style::detect();
@@ -115,19 +157,30 @@ fn run(cli: Cli, style: report::Style) -> anyhow::Result<()> {
     let root = project_root();
     let sh = xshell::Shell::new()?;
     sh.change_dir(&root);
-    let manifest = root.join(&cli.manifest);
+    let manifest_path = root.join(&cli.manifest);
     let ctx = Ctx {
         root,
         sh,
         style,
-        manifest,
+        manifest_path,
     };
     let runtime = tokio::runtime::Runtime::new()?;
+    // Arguments are evaluated in order: the manifest is read and checked before the engine is
+    // connected to.
     runtime.block_on(async {
         match cli.command {
-            Command::Bases(args) => bases::run(&ctx, &Engine::connect().await?, args).await,
-            Command::BuildImages(args) => build::run(&ctx, &Engine::connect().await?, args).await,
-            Command::Compare(args) => compare::run(&ctx, &Engine::connect().await?, args).await,
+            Command::Bases(args) => {
+                bases::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
+            }
+            Command::BuildImages(args) => {
+                build::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
+            }
+            Command::Compare(args) => {
+                compare::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
+            }
+            Command::Stress(args) => {
+                stress::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
+            }
             Command::Report(args) => render::run(&ctx, args),
             Command::Clean(args) => clean::run(&ctx, &Engine::connect().await?, args).await,
         }

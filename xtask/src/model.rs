@@ -110,6 +110,31 @@ pub struct RunReport {
     pub probes_ok: bool,
     pub probes: Vec<ProbeResult>,
     pub load: Option<LoadReport>,
+    /// How the container really ran, as the engine reports it (absent from older reports).
+    #[serde(default)]
+    pub security: RunSecurity,
+}
+
+/// The security settings a container ran with, read back from the engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSecurity {
+    pub read_only_rootfs: bool,
+    /// Capabilities dropped, e.g. `["ALL"]`.
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    /// The user the process ran as; empty means root.
+    pub user: String,
+    /// Where its port was published, e.g. `["127.0.0.1:8080"]`.
+    pub published: Vec<String>,
+}
+
+impl RunSecurity {
+    /// Read-only root, no capabilities, no privilege escalation.
+    pub fn hardened(&self) -> bool {
+        self.read_only_rootfs
+            && self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"))
+            && self.no_new_privileges
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

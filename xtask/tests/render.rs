@@ -50,20 +50,3 @@ fn a_missing_report_is_a_usage_error_that_says_what_to_run() {
         stderr(&out)
     );
 }
-
-#[test]
-fn an_unreachable_engine_is_an_error_that_names_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["compare"])
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("unix:///nonexistent/docker.sock") && err.contains("is the daemon running?"),
-        "{err}"
-    );
-}

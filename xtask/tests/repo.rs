@@ -51,6 +51,7 @@ fn ci_runs_the_readme_test_command_and_the_workflow_runs_the_main_job() {
         "cargo test --workspace",
         "cargo xtask build-images",
         "cargo xtask compare",
+        "cargo xtask stress",
     ] {
         assert!(
             workflow.contains(&format!("run: {command}")),
@@ -67,7 +68,14 @@ fn ci_runs_the_readme_test_command_and_the_workflow_runs_the_main_job() {
 #[test]
 fn every_command_the_readme_lists_exists() {
     let readme = read("README.md");
-    for command in ["bases", "build-images", "compare", "report", "clean"] {
+    for command in [
+        "bases",
+        "build-images",
+        "compare",
+        "stress",
+        "report",
+        "clean",
+    ] {
         assert!(
             readme.contains(&format!("cargo xtask {command}")),
             "the README does not list {command}"

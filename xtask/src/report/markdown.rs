@@ -249,6 +249,36 @@ fn run_details(out: &mut String, run: &RunReport) {
         }
     );
     let _ = writeln!(out, "- stop: {} ms", thousands(run.stop_ms));
+    let security = &run.security;
+    let _ = writeln!(
+        out,
+        "- ran with: {}, {}, {}, user {}, published on {}",
+        if security.read_only_rootfs {
+            "read-only root filesystem"
+        } else {
+            "writable root filesystem"
+        },
+        if security.cap_drop.is_empty() {
+            "no capability dropped".to_string()
+        } else {
+            format!("cap-drop {}", security.cap_drop.join(", "))
+        },
+        if security.no_new_privileges {
+            "no-new-privileges"
+        } else {
+            "new privileges allowed"
+        },
+        if security.user.is_empty() {
+            "root".to_string()
+        } else {
+            code(&security.user)
+        },
+        if security.published.is_empty() {
+            "nothing".to_string()
+        } else {
+            code(&security.published.join(", "))
+        },
+    );
     let _ = writeln!(out, "- memory idle: {}", human_bytes(run.memory_bytes));
     if let Some(bytes) = run.memory_after_load_bytes {
         let _ = writeln!(out, "- memory after load: {}", human_bytes(bytes));

@@ -9,6 +9,7 @@
 mod human;
 mod markdown;
 pub mod progress;
+mod stress;
 mod svg;
 mod terminal;
 
@@ -53,6 +54,11 @@ pub fn terminal(report: &Report, style: Style) -> String {
 /// referenced as an image so that the log-scale chart shows up where the Markdown is rendered.
 pub fn markdown(report: &Report, svg_name: Option<&str>) -> String {
     markdown::render(report, svg_name)
+}
+
+/// The figures and verdicts of `cargo xtask stress`, for the terminal.
+pub fn stress_terminal(report: &crate::stress::StressReport, style: Style) -> String {
+    stress::render(report, style)
 }
 
 /// A self-contained SVG bar chart of the image sizes on a log scale.
@@ -171,17 +177,26 @@ pub fn exit(result: anyhow::Result<()>, style: Style) -> ExitCode {
         // The report has said which checks failed.
         return ExitCode::from(1);
     }
-    let usage = err.chain().any(|cause| cause.is::<crate::UsageError>());
     let label = if style.color {
         "\u{1b}[31merror\u{1b}[0m"
     } else {
         "error"
     };
+    if let Some(interrupted) = err.downcast_ref::<crate::Interrupted>() {
+        eprintln!("{label}: {interrupted}; the containers this run started are removed");
+        return ExitCode::from(128 + interrupted.number);
+    }
+    let usage = err.chain().any(|cause| cause.is::<crate::UsageError>());
     eprintln!("{label}: {err}");
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    let next = if usage {
+    let fix = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<crate::Fix>());
+    let next = if let Some(fix) = fix {
+        fix.next.as_str()
+    } else if usage {
         "fix the manifest or the command line (`cargo xtask <command> --help` lists the options)"
     } else if err
         .chain()

@@ -119,3 +119,73 @@ pub fn image<'a>(report: &'a serde_json::Value, variant: &str) -> &'a serde_json
         .find(|i| i["variant"] == variant)
         .unwrap_or_else(|| panic!("no {variant} in the report"))
 }
+
+/// The `cargo xtask ARGS` command as [`xtask`] runs it, to add variables or spawn it.
+pub fn xtask_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    command
+}
+
+/// Runs a prepared command and logs how it ended, as [`xtask`] does.
+pub fn run_logged(mut command: Command) -> Output {
+    let out = command.output().expect("run the xtask binary");
+    eprintln!("--- xtask exited {:?}", out.status.code());
+    eprintln!("--- stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Everything in the engine, for "nothing left behind": every container (running or not) and
+/// every image, intermediate ones included.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub containers: Vec<String>,
+    pub images: Vec<String>,
+}
+
+pub fn snapshot() -> Snapshot {
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    Snapshot {
+        containers: sorted(docker(&["ps", "-aq", "--no-trunc"])),
+        images: sorted(docker(&["images", "-aq", "--no-trunc"])),
+    }
+}
+
+/// Asserts that the engine holds exactly what it held before.
+pub fn assert_nothing_left(before: &Snapshot) {
+    let after = snapshot();
+    let new_containers: Vec<_> = after
+        .containers
+        .iter()
+        .filter(|c| !before.containers.contains(c))
+        .collect();
+    let new_images: Vec<_> = after
+        .images
+        .iter()
+        .filter(|i| !before.images.contains(i))
+        .collect();
+    assert!(
+        new_containers.is_empty(),
+        "containers left behind: {new_containers:?}"
+    );
+    assert!(new_images.is_empty(), "images left behind: {new_images:?}");
+    let gone: Vec<_> = before
+        .images
+        .iter()
+        .filter(|i| !after.images.contains(i))
+        .collect();
+    assert!(gone.is_empty(), "images that were there are gone: {gone:?}");
+}
+
+/// The first line of standard error, where the error is.
+pub fn first_line(text: &str) -> &str {
+    text.lines().find(|l| l.starts_with("error")).unwrap_or("")
+}

@@ -1,0 +1,548 @@
+//! The `cargo xtask stress` report as the terminal shows it: the figures of each phase, the
+//! garbage by kind, and the verdicts as PASS/FAIL lines like the checks of `compare`.
+//!
+//! Color is used only when `Style::color` says so; otherwise the text holds no escape sequence
+//! at all, so that it can be piped, logged or compared.
+
+use comfy_table::modifiers::UTF8_ROUND_CORNERS;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
+
+use super::human::{human_bytes, millis, printable, rate, thousands};
+use super::Style;
+use crate::model::Check;
+use crate::stress::{Outcomes, StressReport, Survival};
+
+const BOLD: &str = "1";
+const RED: &str = "31";
+const GREEN: &str = "32";
+
+/// Where the figures of a phase start, after its name.
+const INDENT: &str = "          ";
+
+pub fn render(report: &StressReport, style: Style) -> String {
+    let mut out = String::new();
+    out.push_str(&paint(
+        style,
+        BOLD,
+        &format!("{} under stress", printable(&report.image)),
+    ));
+    out.push_str(&format!(
+        " · {} · engine {}\n\n",
+        printable(&report.security),
+        printable(&report.engine)
+    ));
+    out.push_str(&load(report));
+    out.push_str(&garbage(report, style));
+    out.push_str(&idle(report));
+    out.push_str(&stop(report));
+    out.push_str(&checks(&report.checks, style));
+    out
+}
+
+/// A phase: its name in a column of its own, then its lines of figures.
+fn phase(name: &str, lines: &[String]) -> String {
+    let mut out = String::new();
+    for (index, line) in lines.iter().enumerate() {
+        if index == 0 {
+            out.push_str(&format!("{name:<width$}{line}\n", width = INDENT.len()));
+        } else {
+            out.push_str(&format!("{INDENT}{line}\n"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn memory(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_string(), human_bytes)
+}
+
+/// A bound set in binary units reads as it was set: `64 MiB`, not `67.1 MB`.
+fn binary_bound(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes > 0 && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        human_bytes(bytes)
+    }
+}
+
+fn seconds(ms: f64) -> String {
+    format!("{:.1} s", ms / 1000.0)
+}
+
+fn load(report: &StressReport) -> String {
+    let load = &report.load;
+    phase(
+        "load",
+        &[
+            format!(
+                "{} keep-alive connections on GET {} for {}",
+                load.connections,
+                printable(&load.path),
+                seconds(load.duration_ms)
+            ),
+            format!(
+                "{} requests, {} errors, {} req/s, p50 {} ms, p99 {} ms, max {} ms",
+                thousands(load.requests),
+                thousands(load.errors),
+                rate(load.requests_per_second),
+                millis(load.p50_ms),
+                millis(load.p99_ms),
+                millis(load.max_ms)
+            ),
+            format!(
+                "memory {} before, {} after",
+                memory(load.memory_before_bytes),
+                memory(load.memory_after_bytes)
+            ),
+        ],
+    )
+}
+
+/// The outcome classes, in the order both the summary line and the table show them.
+fn classes(outcomes: &Outcomes) -> [(&'static str, u64); 7] {
+    [
+        ("4xx", outcomes.answered_4xx),
+        ("5xx", outcomes.answered_5xx),
+        ("2xx", outcomes.answered_2xx),
+        ("other", outcomes.answered_other),
+        ("closed", outcomes.closed),
+        ("timed out", outcomes.timed_out),
+        ("no connect", outcomes.connect_failed),
+    ]
+}
+
+fn survival(container: &Survival) -> String {
+    let mut facts = vec![if container.running {
+        "running".to_string()
+    } else {
+        match container.exit_code {
+            Some(code) => format!("EXITED with code {code}"),
+            None => "NOT RUNNING".to_string(),
+        }
+    }];
+    facts.push(
+        if container.same_container {
+            "same container"
+        } else {
+            "NOT the same container"
+        }
+        .into(),
+    );
+    facts.push(
+        if container.oom_killed {
+            "OOM-KILLED"
+        } else {
+            "not OOM-killed"
+        }
+        .into(),
+    );
+    facts.join(", ")
+}
+
+fn healthz(status: Option<u16>, ms: Option<f64>, error: &Option<String>) -> String {
+    match (status, ms) {
+        (Some(status), Some(ms)) => format!("{status} in {} ms", millis(ms)),
+        (Some(status), None) => status.to_string(),
+        _ => format!(
+            "NO ANSWER ({})",
+            printable(error.as_deref().unwrap_or("unknown error"))
+        ),
+    }
+}
+
+fn garbage(report: &StressReport, style: Style) -> String {
+    let garbage = &report.garbage;
+    let summary = classes(&garbage.outcomes)
+        .iter()
+        .map(|(class, count)| format!("{class} {}", thousands(*count)))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let mut lines = vec![
+        format!(
+            "{} malformed requests, each on its own connection, {} at a time, {} s to answer \
+             (seed {:#x}), in {}",
+            thousands(garbage.requests),
+            garbage.concurrency,
+            garbage.answer_timeout_ms as f64 / 1000.0,
+            garbage.seed,
+            seconds(garbage.duration_ms)
+        ),
+        summary,
+    ];
+    lines.extend(
+        kind_table(report, style)
+            .to_string()
+            .lines()
+            .map(str::to_string),
+    );
+    lines.push(format!(
+        "memory {} before, {} after (bound {})",
+        memory(garbage.memory_before_bytes),
+        memory(garbage.memory_after_bytes),
+        binary_bound(garbage.memory_bound_bytes)
+    ));
+    lines.push(format!(
+        "then GET /healthz: {}; the container: {}",
+        healthz(
+            garbage.healthz_status,
+            garbage.healthz_ms,
+            &garbage.healthz_error
+        ),
+        survival(&garbage.container)
+    ));
+    phase("garbage", &lines)
+}
+
+/// The garbage by kind: how many were sent, how they ended, and the status codes seen. A kind
+/// for which a 2xx is wrong shows its 2xx count in red when there is one.
+fn kind_table(report: &StressReport, style: Style) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .apply_modifier(UTF8_ROUND_CORNERS);
+    // comfy-table decides by itself whether to style, from whether stdout is a terminal; the
+    // decision made in main overrides that both ways, so that NO_COLOR and the tests are obeyed.
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    let mut headers = vec!["kind", "sent"];
+    headers.extend(classes(&Outcomes::default()).map(|(class, _)| class));
+    headers.push("statuses");
+    table.set_header(headers.iter().map(|header| {
+        let cell = Cell::new(header);
+        if style.color {
+            cell.add_attribute(Attribute::Bold)
+        } else {
+            cell
+        }
+    }));
+    for kind in &report.garbage.kinds {
+        let mut row = vec![
+            Cell::new(printable(&kind.description)),
+            Cell::new(thousands(kind.sent)),
+        ];
+        for (class, count) in classes(&kind.outcomes) {
+            let cell = Cell::new(if count == 0 {
+                "-".to_string()
+            } else {
+                thousands(count)
+            });
+            let wrong = class == "2xx" && count > 0 && !kind.may_succeed;
+            row.push(match (style.color, wrong) {
+                (true, true) => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+                _ => cell,
+            });
+        }
+        let statuses = kind
+            .statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{}", thousands(*count)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        row.push(Cell::new(if statuses.is_empty() {
+            "-".to_string()
+        } else {
+            statuses
+        }));
+        table.add_row(row);
+    }
+    // Every column but the first and the last holds a count.
+    for index in 1..=8 {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn idle(report: &StressReport) -> String {
+    let idle = &report.idle;
+    let closed = idle.closed_silent + idle.closed_partial;
+    let mut lines = vec![
+        format!(
+            "{} connections held: {} silent, {} with half a head (`GET / HTTP/1.1`, `Host: x`, \
+             no blank line); {} opened",
+            idle.connections, idle.silent, idle.partial, idle.opened
+        ),
+        format!(
+            "while held: GET /healthz {}; memory {} (from {})",
+            healthz(idle.healthz_status, idle.healthz_ms, &idle.healthz_error),
+            memory(idle.memory_held_bytes),
+            memory(idle.memory_before_bytes)
+        ),
+        format!(
+            "closed by the server within {}: {} of {} ({} of {} silent, {} of {} half-open)",
+            seconds(idle.watch_ms as f64),
+            closed,
+            idle.opened,
+            idle.closed_silent,
+            idle.silent,
+            idle.closed_partial,
+            idle.partial
+        ),
+    ];
+    if let (Some(first), Some(median), Some(last)) = (
+        idle.close_first_ms,
+        idle.close_median_ms,
+        idle.close_last_ms,
+    ) {
+        lines.push(format!(
+            "closed after {} (first), {} (median), {} (last), from each one's opening",
+            seconds(first),
+            seconds(median),
+            seconds(last)
+        ));
+    }
+    if !idle.answered.is_empty() {
+        let answers = idle
+            .answered
+            .iter()
+            .map(|(status, count)| format!("{status}×{}", thousands(*count)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        lines.push(format!("answered before the close: {answers}"));
+    }
+    lines.push(format!("then the container: {}", survival(&idle.container)));
+    phase("idle", &lines)
+}
+
+fn stop(report: &StressReport) -> String {
+    let stop = &report.stop;
+    let mut lines = vec![
+        format!(
+            "a fresh container; {} connections of load on GET / and {} GET /delay/{}, stopped \
+             {} ms after they were sent",
+            stop.load_connections, stop.delay_requests, stop.delay_ms, stop.stop_after_ms
+        ),
+        format!(
+            "docker stop took {} ms; exit code {}",
+            thousands(stop.stop_ms.round() as u64),
+            stop.exit_code
+                .map_or_else(|| "-".to_string(), |code| code.to_string())
+        ),
+        format!(
+            "slow requests answered 200: {} of {}",
+            stop.delay_ok, stop.delay_requests
+        ),
+    ];
+    for (why, count) in &stop.delay_failures {
+        lines.push(format!("  {count}× {}", printable(why)));
+    }
+    lines.push(format!(
+        "GET /: {} ok before the stop ({} errors), {} ok during the drain; after it began, {} \
+         refused at connect and {} failed (closed or reset)",
+        thousands(stop.ok_before_stop),
+        thousands(stop.errors_before_stop),
+        thousands(stop.ok_during_drain),
+        thousands(stop.refused_after),
+        thousands(stop.failed_after)
+    ));
+    phase("stop", &lines)
+}
+
+/// The verdicts, one per line, and the sentence that closes them; as `compare` shows its checks.
+fn checks(checks: &[Check], style: Style) -> String {
+    let mut out = String::new();
+    let width = checks
+        .iter()
+        .map(|check| printable(&check.name).chars().count())
+        .max()
+        .unwrap_or(0);
+    for check in checks {
+        // Without color the markers are plain ASCII words, which survive any log viewer and
+        // can be searched for; with color the symbols carry the meaning.
+        let marker = match (style.color, check.ok) {
+            (true, true) => paint(style, GREEN, "✓"),
+            (true, false) => paint(style, RED, "✗"),
+            (false, true) => "PASS".to_string(),
+            (false, false) => "FAIL".to_string(),
+        };
+        let name = printable(&check.name);
+        let pad = " ".repeat(width - name.chars().count());
+        let name = if check.ok {
+            name
+        } else {
+            paint(style, RED, &name)
+        };
+        out.push_str(&format!(
+            "{marker} {name}{pad}  {}\n",
+            printable(&check.detail)
+        ));
+    }
+    let failed = checks.iter().filter(|check| !check.ok).count();
+    let (ok, verdict) = match (checks.len(), failed) {
+        (0, _) => (true, "no checks were run".to_string()),
+        (1, 0) => (true, "all 1 check holds".to_string()),
+        (total, 0) => (true, format!("all {total} checks hold")),
+        (total, _) => (false, format!("{failed} of {total} checks failed")),
+    };
+    out.push_str(&paint(style, if ok { GREEN } else { RED }, &verdict));
+    out.push('\n');
+    out
+}
+
+/// The text wrapped in an ANSI SGR sequence when color is on, and unchanged otherwise.
+fn paint(style: Style, code: &str, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::stress::{
+        GarbageFigures, IdleFigures, KindFigures, LoadFigures, StopFigures, STRESS_SCHEMA,
+    };
+
+    fn sample(ok: bool) -> StressReport {
+        let container = Survival {
+            running: true,
+            oom_killed: false,
+            exit_code: None,
+            same_container: true,
+        };
+        let outcomes = Outcomes {
+            answered_2xx: 0,
+            answered_4xx: 90,
+            answered_5xx: 0,
+            answered_other: 0,
+            closed: 5,
+            timed_out: 5,
+            connect_failed: 0,
+        };
+        StressReport {
+            schema: STRESS_SCHEMA,
+            ok,
+            image: "webtest:multistage".into(),
+            image_id: "sha256:abc".into(),
+            engine: "20.10.24 (API 1.41)".into(),
+            security: "hardened".into(),
+            load: LoadFigures {
+                path: "/".into(),
+                connections: 100,
+                duration_ms: 20_000.0,
+                requests: 200_000,
+                errors: 0,
+                requests_per_second: 10_000.0,
+                p50_ms: 8.0,
+                p99_ms: 30.5,
+                max_ms: 80.0,
+                memory_before_bytes: Some(1_000_000),
+                memory_after_bytes: None,
+            },
+            garbage: GarbageFigures {
+                seed: 7,
+                requests: 100,
+                concurrency: 32,
+                answer_timeout_ms: 2000,
+                duration_ms: 1500.0,
+                outcomes: outcomes.clone(),
+                kinds: vec![KindFigures {
+                    kind: "random_bytes".into(),
+                    description: "random bytes".into(),
+                    may_succeed: false,
+                    sent: 100,
+                    outcomes,
+                    statuses: BTreeMap::from([(400, 90)]),
+                }],
+                memory_before_bytes: Some(1_000_000),
+                memory_after_bytes: Some(2_000_000),
+                memory_bound_bytes: 64 << 20,
+                healthz_status: Some(200),
+                healthz_ms: Some(1.3),
+                healthz_error: None,
+                container: container.clone(),
+            },
+            idle: IdleFigures {
+                connections: 300,
+                silent: 150,
+                partial: 150,
+                opened: 300,
+                memory_before_bytes: None,
+                memory_held_bytes: Some(3_000_000),
+                healthz_status: None,
+                healthz_ms: None,
+                healthz_error: Some("connection reset".into()),
+                watch_ms: 15_000,
+                closed_silent: 150,
+                closed_partial: 150,
+                answered: BTreeMap::from([(408, 150)]),
+                close_first_ms: Some(5_000.0),
+                close_median_ms: Some(5_010.0),
+                close_last_ms: Some(5_100.0),
+                container,
+            },
+            stop: StopFigures {
+                load_connections: 50,
+                delay_requests: 50,
+                delay_ms: 1500,
+                stop_after_ms: 300,
+                delay_ok: 50,
+                delay_failures: BTreeMap::new(),
+                ok_before_stop: 1000,
+                errors_before_stop: 0,
+                ok_during_drain: 50,
+                refused_after: 50,
+                failed_after: 0,
+                stop_ms: 1234.4,
+                exit_code: Some(0),
+            },
+            checks: vec![
+                Check {
+                    name: "load without errors".into(),
+                    ok: true,
+                    detail: "0 errors".into(),
+                },
+                Check {
+                    name: "memory bound".into(),
+                    ok,
+                    detail: "2.00 MB".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn plain_text_has_the_figures_and_no_escape_codes() {
+        let text = render(&sample(true), Style { color: false });
+        assert!(!text.contains('\x1b'), "{text}");
+        for needle in [
+            "webtest:multistage under stress",
+            "200,000 requests, 0 errors, 10,000 req/s, p50 8.0 ms, p99 30.5 ms",
+            "memory 1.00 MB before, - after",
+            "4xx 90 · 5xx 0 · 2xx 0",
+            "400×90",
+            "then GET /healthz: 200 in 1.3 ms",
+            "(bound 64 MiB)",
+            "NO ANSWER (connection reset)",
+            "closed by the server within 15.0 s: 300 of 300",
+            "answered before the close: 408×150",
+            "docker stop took 1,234 ms; exit code 0",
+            "slow requests answered 200: 50 of 50",
+            "PASS load without errors",
+            "all 2 checks hold",
+        ] {
+            assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn failures_are_named_and_colored_only_with_color() {
+        let plain = render(&sample(false), Style { color: false });
+        assert!(plain.contains("FAIL memory bound"));
+        assert!(plain.contains("1 of 2 checks failed"));
+        let colored = render(&sample(false), Style { color: true });
+        assert!(colored.contains("\x1b[31m✗\x1b[0m"));
+        assert!(!colored.contains("FAIL"));
+    }
+}
