@@ -28,7 +28,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Held while this process uses the engine; see [`Engine::exclusive`].
 pub struct EngineLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+}
+
+impl Drop for EngineLock {
+    /// Forgets who held the lock before letting it go, so that the next waiter never names a
+    /// process that has finished. Closing the file releases the lock.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 /// The innermost cause of an error, which says what really happened ("Connection refused"),
@@ -263,20 +271,25 @@ impl Engine {
             .open(&path)
             .with_context(|| format!("open the lock file {}", path.display()))?;
         let mut on_wait = Some(on_wait);
+        let started = Instant::now();
         loop {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    if let Some(on_wait) = on_wait.take() {
-                        let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                        let holder = holder.trim();
-                        on_wait(if holder.is_empty() {
-                            "another cargo xtask"
-                        } else {
-                            holder
-                        });
+                    // The holder writes who it is just after it takes the lock: give it a
+                    // moment, so that the message can name it.
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = holder.trim();
+                    if !holder.is_empty() || started.elapsed() > Duration::from_secs(1) {
+                        if let Some(on_wait) = on_wait.take() {
+                            on_wait(if holder.is_empty() {
+                                "another cargo xtask"
+                            } else {
+                                holder
+                            });
+                        }
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(std::fs::TryLockError::Error(err)) => {
                     return Err(err).with_context(|| format!("lock {}", path.display()))
@@ -292,7 +305,7 @@ impl Engine {
             std::process::id(),
             std::env::current_dir().unwrap_or_default().display()
         )?;
-        Ok(EngineLock { _file: file })
+        Ok(EngineLock { file })
     }
 
     /// Runs `work` until it ends or SIGINT or SIGTERM arrives, and then, either way, removes

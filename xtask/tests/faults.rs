@@ -399,6 +399,8 @@ fn sigint_or_sigterm_during_a_run_removes_its_container_before_the_process_exits
     ensure_multistage();
     let dir = scratch("signals");
     let manifest = broken_services(&dir, 120);
+    // Another program's container: it must survive both signals.
+    let bystander = Bystander::create("signals");
     let before = snapshot();
     // Built once beforehand, so that the signal finds a container running, not a build.
     let built = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
@@ -442,6 +444,7 @@ fn sigint_or_sigterm_during_a_run_removes_its_container_before_the_process_exits
     }
     remove_test_images();
     assert_nothing_left(&before);
+    assert!(bystander.exists(), "the other container was touched");
 }
 
 #[test]

@@ -183,9 +183,55 @@ pub fn assert_nothing_left(before: &Snapshot) {
         .filter(|i| !after.images.contains(i))
         .collect();
     assert!(gone.is_empty(), "images that were there are gone: {gone:?}");
+    let gone: Vec<_> = before
+        .containers
+        .iter()
+        .filter(|c| !after.containers.contains(c))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "containers that were there are gone: {gone:?}"
+    );
 }
 
 /// The first line of standard error, where the error is.
 pub fn first_line(text: &str) -> &str {
     text.lines().find(|l| l.starts_with("error")).unwrap_or("")
+}
+
+/// A container that is not the project's: made from an image of its own with no label (every
+/// project image carries the label, and a container inherits its image's labels), so that a
+/// test can show the tool leaves it alone. Removed, with its image, when dropped.
+pub struct Bystander {
+    pub id: String,
+    image: String,
+}
+
+impl Bystander {
+    pub fn create(name: &str) -> Bystander {
+        let image = format!("webtest-test/bystander-{name}:1");
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o755);
+        builder
+            .append_data(&mut header, "hello", &b"hello"[..])
+            .unwrap();
+        let archive = scratch(&format!("bystander-{name}")).join("rootfs.tar");
+        std::fs::write(&archive, builder.into_inner().unwrap()).unwrap();
+        docker(&["import", archive.to_str().unwrap(), &image]);
+        let id = docker(&["create", &image, "/hello"]).trim().to_string();
+        Bystander { id, image }
+    }
+
+    pub fn exists(&self) -> bool {
+        docker(&["ps", "-aq", "--no-trunc"]).contains(&self.id)
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
+        let _ = Command::new("docker").args(["rmi", &self.image]).output();
+    }
 }
