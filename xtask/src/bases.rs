@@ -75,11 +75,7 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     let plan = Plan::new(ctx, manifest, &args);
     let progress = Progress::new(ctx.style);
     let _lock = engine
-        .exclusive("bases", |holder| {
-            progress.note(&format!(
-                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
-            ))
-        })
+        .exclusive("bases", |holder| progress.waiting_for(holder))
         .await?;
     engine
         .guarded(ensure(ctx, engine, manifest, &plan, &progress))

@@ -58,11 +58,7 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     let plan = Plan::new(manifest, &args)?;
     let progress = Progress::new(ctx.style);
     let _lock = engine
-        .exclusive("build-images", |holder| {
-            progress.note(&format!(
-                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
-            ))
-        })
+        .exclusive("build-images", |holder| progress.waiting_for(holder))
         .await?;
     // A signal stops the build, and what it made so far goes.
     engine

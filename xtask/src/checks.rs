@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::analysis::Analysis;
 use crate::manifest::{Budget, StructureTest};
 use crate::model::{Check, ImageReport};
-use crate::report::human_bytes;
+use crate::report::{human_bytes, ran_with};
 
 /// How a structure test's command ended: its exit code and output, or why it could not run.
 pub type CommandOutcome = Result<(i64, String), String>;
@@ -348,39 +348,14 @@ pub fn hardening(images: &[ImageReport], hardened: &dyn Fn(&str) -> bool) -> Vec
         .filter(|image| hardened(&image.variant))
         .filter_map(|image| {
             let run = image.run.as_ref()?;
-            let security = &run.security;
-            let user = if security.user.is_empty() || is_root(&security.user) {
-                "as root".to_string()
-            } else {
-                format!("as user {}", security.user)
-            };
             let detail = format!(
-                "{}, {}, {}, {user}, published on {}; probes {}",
-                if security.read_only_rootfs {
-                    "read-only root filesystem"
-                } else {
-                    "WRITABLE root filesystem"
-                },
-                if security.cap_drop.is_empty() {
-                    "capabilities KEPT".to_string()
-                } else {
-                    format!("cap-drop {}", security.cap_drop.join(","))
-                },
-                if security.no_new_privileges {
-                    "no-new-privileges"
-                } else {
-                    "new privileges ALLOWED"
-                },
-                if security.published.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    security.published.join(", ")
-                },
-                if run.probes_ok { "passed" } else { "FAILED" },
+                "{}; probes {}",
+                ran_with(&run.security),
+                if run.probes_ok { "passed" } else { "FAILED" }
             );
             Some(check(
                 format!("hardened {}", image.variant),
-                security.hardened() && run.probes_ok,
+                run.security.hardened() && run.probes_ok,
                 detail,
             ))
         })

@@ -31,11 +31,7 @@ pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
     };
     let progress = Progress::new(ctx.style);
     let _lock = engine
-        .exclusive("clean", |holder| {
-            progress.note(&format!(
-                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
-            ))
-        })
+        .exclusive("clean", |holder| progress.waiting_for(holder))
         .await?;
     let containers = engine.labelled_containers().await?;
     for id in &containers {

@@ -337,11 +337,7 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     let plan = Plan::new(ctx, manifest, &args)?;
     let progress = Progress::new(ctx.style);
     let _lock = engine
-        .exclusive("stress", |holder| {
-            progress.note(&format!(
-                "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
-            ))
-        })
+        .exclusive("stress", |holder| progress.waiting_for(holder))
         .await?;
     // Checked once the engine is ours, since a run we waited for held the port until it ended.
     let port = compare::host_port(HOST_IP, plan.port)?;

@@ -6,24 +6,6 @@ mod common;
 
 use common::*;
 
-/// An image that is not the project's: it must survive `clean`.
-fn unrelated_image(tag: &str) -> String {
-    let dir = scratch("unrelated");
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(5);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, "hello", &b"hello"[..])
-        .unwrap();
-    let archive = dir.join("rootfs.tar");
-    std::fs::write(&archive, builder.into_inner().unwrap()).unwrap();
-    docker(&["import", archive.to_str().unwrap(), tag]);
-    docker(&["image", "inspect", "--format", "{{.Id}}", tag])
-        .trim()
-        .to_string()
-}
-
 fn labelled_images() -> Vec<String> {
     docker(&[
         "images",

@@ -176,6 +176,38 @@ impl LogScale {
     }
 }
 
+/// How a container ran, in words: what the report's run details and the hardening check say.
+pub fn ran_with(security: &crate::model::RunSecurity) -> String {
+    let user = if crate::checks::is_root(&security.user) {
+        "as root".to_string()
+    } else {
+        format!("as user {}", security.user)
+    };
+    format!(
+        "{}, {}, {}, {user}, published on {}",
+        if security.read_only_rootfs {
+            "read-only root filesystem"
+        } else {
+            "writable root filesystem"
+        },
+        if security.cap_drop.is_empty() {
+            "no capability dropped".to_string()
+        } else {
+            format!("cap-drop {}", security.cap_drop.join(","))
+        },
+        if security.no_new_privileges {
+            "no-new-privileges"
+        } else {
+            "new privileges allowed"
+        },
+        if security.published.is_empty() {
+            "nothing".to_string()
+        } else {
+            security.published.join(", ")
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::human::{human_bytes, millis, percent, rate, thousands, truncate, yes_no};
+use super::human::{human_bytes, millis, percent, ran_with, rate, thousands, truncate, yes_no};
 use super::{checks_verdict, summary_row, Probes, SUMMARY_HEADERS, SUMMARY_NUMERIC};
 use crate::model::{ImageReport, Report, RunReport};
 
@@ -16,7 +16,7 @@ const CREATED_BY_CHARS: usize = 100;
 
 pub fn render(report: &Report, svg_name: Option<&str>) -> String {
     let mut out = String::new();
-    let (ok, verdict) = checks_verdict(report);
+    let (ok, verdict) = checks_verdict(&report.checks);
     let _ = writeln!(out, "# {} images\n", text(&report.repository));
     let _ = writeln!(
         out,
@@ -132,7 +132,7 @@ fn checks(out: &mut String, report: &Report) {
             ])
         );
     }
-    let (ok, verdict) = checks_verdict(report);
+    let (ok, verdict) = checks_verdict(&report.checks);
     let _ = writeln!(out, "\n{} {}.\n", mark(ok), capitalize(&verdict));
 }
 
@@ -249,36 +249,7 @@ fn run_details(out: &mut String, run: &RunReport) {
         }
     );
     let _ = writeln!(out, "- stop: {} ms", thousands(run.stop_ms));
-    let security = &run.security;
-    let _ = writeln!(
-        out,
-        "- ran with: {}, {}, {}, user {}, published on {}",
-        if security.read_only_rootfs {
-            "read-only root filesystem"
-        } else {
-            "writable root filesystem"
-        },
-        if security.cap_drop.is_empty() {
-            "no capability dropped".to_string()
-        } else {
-            format!("cap-drop {}", security.cap_drop.join(", "))
-        },
-        if security.no_new_privileges {
-            "no-new-privileges"
-        } else {
-            "new privileges allowed"
-        },
-        if security.user.is_empty() {
-            "root".to_string()
-        } else {
-            code(&security.user)
-        },
-        if security.published.is_empty() {
-            "nothing".to_string()
-        } else {
-            code(&security.published.join(", "))
-        },
-    );
+    let _ = writeln!(out, "- ran with: {}", text(&ran_with(&run.security)));
     let _ = writeln!(out, "- memory idle: {}", human_bytes(run.memory_bytes));
     if let Some(bytes) = run.memory_after_load_bytes {
         let _ = writeln!(out, "- memory after load: {}", human_bytes(bytes));

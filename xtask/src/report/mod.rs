@@ -18,9 +18,9 @@ mod tests;
 
 use std::process::ExitCode;
 
-use crate::model::{ImageReport, Report};
+use crate::model::{Check, ImageReport, Report};
 
-pub use human::human_bytes;
+pub use human::{human_bytes, ran_with};
 
 /// How output for people looks; decided once in main from NO_COLOR and whether stdout is a terminal.
 #[derive(Clone, Copy, Debug)]
@@ -155,9 +155,9 @@ fn summary_row(image: &ImageReport) -> ([String; 15], Probes) {
 }
 
 /// The sentence that closes the checks: whether they all hold, or how many failed.
-fn checks_verdict(report: &Report) -> (bool, String) {
-    let total = report.checks.len();
-    let failed = report.checks.iter().filter(|check| !check.ok).count();
+fn checks_verdict(checks: &[Check]) -> (bool, String) {
+    let total = checks.len();
+    let failed = checks.iter().filter(|check| !check.ok).count();
     match (total, failed) {
         (0, _) => (true, "no checks were run".to_string()),
         (1, 0) => (true, "all 1 check holds".to_string()),

@@ -39,6 +39,13 @@ impl Progress {
         }
     }
 
+    /// Another `cargo xtask` holds the engine, and this one waits for it.
+    pub fn waiting_for(&self, holder: &str) {
+        self.note(&format!(
+            "waiting for {holder} to finish: it uses the same engine (Ctrl-C gives up)"
+        ));
+    }
+
     fn done_mark(&self) -> &'static str {
         if self.style.color {
             "\u{1b}[32m✓\u{1b}[0m"

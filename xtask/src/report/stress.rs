@@ -4,18 +4,12 @@
 //! Color is used only when `Style::color` says so; otherwise the text holds no escape sequence
 //! at all, so that it can be piped, logged or compared.
 
-use comfy_table::modifiers::UTF8_ROUND_CORNERS;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
 use super::human::{human_bytes, millis, printable, rate, thousands};
+use super::terminal::{checks, paint, table, BOLD};
 use super::Style;
-use crate::model::Check;
 use crate::stress::{Outcomes, StressReport, Survival};
-
-const BOLD: &str = "1";
-const RED: &str = "31";
-const GREEN: &str = "32";
 
 /// Where the figures of a phase start, after its name.
 const INDENT: &str = "          ";
@@ -199,17 +193,7 @@ fn garbage(report: &StressReport, style: Style) -> String {
 /// The garbage by kind: how many were sent, how they ended, and the status codes seen. A kind
 /// for which a 2xx is wrong shows its 2xx count in red when there is one.
 fn kind_table(report: &StressReport, style: Style) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .apply_modifier(UTF8_ROUND_CORNERS);
-    // comfy-table decides by itself whether to style, from whether stdout is a terminal; the
-    // decision made in main overrides that both ways, so that NO_COLOR and the tests are obeyed.
-    if style.color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
+    let mut table = table(style);
     let mut headers = vec!["kind", "sent"];
     headers.extend(classes(&Outcomes::default()).map(|(class, _)| class));
     headers.push("statuses");
@@ -345,59 +329,11 @@ fn stop(report: &StressReport) -> String {
     phase("stop", &lines)
 }
 
-/// The verdicts, one per line, and the sentence that closes them; as `compare` shows its checks.
-fn checks(checks: &[Check], style: Style) -> String {
-    let mut out = String::new();
-    let width = checks
-        .iter()
-        .map(|check| printable(&check.name).chars().count())
-        .max()
-        .unwrap_or(0);
-    for check in checks {
-        // Without color the markers are plain ASCII words, which survive any log viewer and
-        // can be searched for; with color the symbols carry the meaning.
-        let marker = match (style.color, check.ok) {
-            (true, true) => paint(style, GREEN, "✓"),
-            (true, false) => paint(style, RED, "✗"),
-            (false, true) => "PASS".to_string(),
-            (false, false) => "FAIL".to_string(),
-        };
-        let name = printable(&check.name);
-        let pad = " ".repeat(width - name.chars().count());
-        let name = if check.ok {
-            name
-        } else {
-            paint(style, RED, &name)
-        };
-        out.push_str(&format!(
-            "{marker} {name}{pad}  {}\n",
-            printable(&check.detail)
-        ));
-    }
-    let failed = checks.iter().filter(|check| !check.ok).count();
-    let (ok, verdict) = match (checks.len(), failed) {
-        (0, _) => (true, "no checks were run".to_string()),
-        (1, 0) => (true, "all 1 check holds".to_string()),
-        (total, 0) => (true, format!("all {total} checks hold")),
-        (total, _) => (false, format!("{failed} of {total} checks failed")),
-    };
-    out.push_str(&paint(style, if ok { GREEN } else { RED }, &verdict));
-    out.push('\n');
-    out
-}
-
-/// The text wrapped in an ANSI SGR sequence when color is on, and unchanged otherwise.
-fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use crate::model::Check;
 
     use super::*;
     use crate::stress::{

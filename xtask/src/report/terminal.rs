@@ -9,7 +9,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
 use super::human::{human_bytes, printable, LogScale};
 use super::{checks_verdict, summary_row, Probes, Style, SUMMARY_HEADERS, SUMMARY_NUMERIC};
-use crate::model::Report;
+use crate::model::{Check, Report};
 
 /// How many character cells the longest bar fills.
 const BAR_CELLS: usize = 40;
@@ -18,9 +18,9 @@ const BAR_CELLS: usize = 40;
 /// gets a visible sliver.
 const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
 
-const BOLD: &str = "1";
-const RED: &str = "31";
-const GREEN: &str = "32";
+pub(super) const BOLD: &str = "1";
+pub(super) const RED: &str = "31";
+pub(super) const GREEN: &str = "32";
 const CYAN: &str = "36";
 
 pub fn render(report: &Report, style: Style) -> String {
@@ -34,12 +34,12 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&summary_table(report, style).to_string());
     out.push_str("\n\n");
     out.push_str(&size_bars(report, style));
-    out.push_str(&checks(report, style));
+    out.push_str(&checks(&report.checks, style));
     out
 }
 
-/// The summary as a comfy-table table, styled only when color is on.
-fn summary_table(report: &Report, style: Style) -> Table {
+/// An empty table in the look of every table on the terminal, styled only when color is on.
+pub(super) fn table(style: Style) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
@@ -51,6 +51,12 @@ fn summary_table(report: &Report, style: Style) -> Table {
     } else {
         table.force_no_tty();
     }
+    table
+}
+
+/// The summary as a comfy-table table, styled only when color is on.
+fn summary_table(report: &Report, style: Style) -> Table {
+    let mut table = table(style);
     // The table has many columns, so a header with a unit such as "ready ms" takes two lines
     // to keep the columns as narrow as their figures.
     table.set_header(SUMMARY_HEADERS.iter().map(|header| {
@@ -131,16 +137,15 @@ fn bar(fraction: f64, visible: bool) -> String {
     out
 }
 
-/// The checks, one per line, and the verdict.
-fn checks(report: &Report, style: Style) -> String {
+/// The checks, one per line, and the verdict; `stress` shows its verdicts the same way.
+pub(super) fn checks(checks: &[Check], style: Style) -> String {
     let mut out = String::new();
-    let width = report
-        .checks
+    let width = checks
         .iter()
         .map(|check| printable(&check.name).chars().count())
         .max()
         .unwrap_or(0);
-    for check in &report.checks {
+    for check in checks {
         // Without color the markers are plain ASCII words, which survive any log viewer and
         // can be searched for; with color the symbols carry the meaning.
         let marker = match (style.color, check.ok) {
@@ -161,14 +166,14 @@ fn checks(report: &Report, style: Style) -> String {
             printable(&check.detail)
         ));
     }
-    let (ok, verdict) = checks_verdict(report);
+    let (ok, verdict) = checks_verdict(checks);
     out.push_str(&paint(style, if ok { GREEN } else { RED }, &verdict));
     out.push('\n');
     out
 }
 
 /// The text wrapped in an ANSI SGR sequence when color is on, and unchanged otherwise.
-fn paint(style: Style, code: &str, text: &str) -> String {
+pub(super) fn paint(style: Style, code: &str, text: &str) -> String {
     if style.color {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {

@@ -199,6 +199,24 @@ pub fn first_line(text: &str) -> &str {
     text.lines().find(|l| l.starts_with("error")).unwrap_or("")
 }
 
+/// An image that is not the project's (one small file, no label), imported under `tag`; returns
+/// its ID.
+pub fn unrelated_image(tag: &str) -> String {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o755);
+    builder
+        .append_data(&mut header, "hello", &b"hello"[..])
+        .unwrap();
+    let archive = scratch(&tag.replace(['/', ':'], "-")).join("rootfs.tar");
+    std::fs::write(&archive, builder.into_inner().unwrap()).unwrap();
+    docker(&["import", archive.to_str().unwrap(), tag]);
+    docker(&["image", "inspect", "--format", "{{.Id}}", tag])
+        .trim()
+        .to_string()
+}
+
 /// A container that is not the project's: made from an image of its own with no label (every
 /// project image carries the label, and a container inherits its image's labels), so that a
 /// test can show the tool leaves it alone. Removed, with its image, when dropped.
@@ -210,16 +228,7 @@ pub struct Bystander {
 impl Bystander {
     pub fn create(name: &str) -> Bystander {
         let image = format!("webtest-test/bystander-{name}:1");
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(5);
-        header.set_mode(0o755);
-        builder
-            .append_data(&mut header, "hello", &b"hello"[..])
-            .unwrap();
-        let archive = scratch(&format!("bystander-{name}")).join("rootfs.tar");
-        std::fs::write(&archive, builder.into_inner().unwrap()).unwrap();
-        docker(&["import", archive.to_str().unwrap(), &image]);
+        unrelated_image(&image);
         let id = docker(&["create", &image, "/hello"]).trim().to_string();
         Bystander { id, image }
     }
