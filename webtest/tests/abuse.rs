@@ -11,10 +11,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use webtest::{AppInfo, Limits, Stopped};
+
+mod common;
+
+use common::Running;
 
 /// The generous bound on anything the server is expected to do "soon".
 const SOON: Duration = Duration::from_secs(10);
@@ -22,32 +25,13 @@ const SOON: Duration = Duration::from_secs(10);
 /// The header read timeout the tests run with.
 const TEST_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A running server, and the means to stop it.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<Stopped>>,
-}
-
 impl Running {
     /// Starts the product's router with `limits` on a fresh loopback port.
     async fn start(limits: Limits) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(webtest::serve_router_with(
-            listener,
-            webtest::router(test_info()),
-            async move {
-                let _ = stopped.await;
-            },
-            limits,
-        ));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        Self::spawn(|listener, stop| {
+            webtest::serve_router_with(listener, webtest::router(test_info()), stop, limits)
+        })
+        .await
     }
 
     /// Starts the product's router with the default limits but a one-second header timeout.
@@ -59,18 +43,9 @@ impl Running {
         .await
     }
 
-    /// Triggers graceful shutdown without waiting for it.
-    fn begin_shutdown(&mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-    }
-
     /// Waits for the server to stop.
     async fn stopped(self) -> Stopped {
-        tokio::time::timeout(SOON, self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap()
-            .unwrap()
+        self.stopped_within(SOON).await
     }
 
     /// Asserts that the server still answers `GET /healthz` on a fresh connection.

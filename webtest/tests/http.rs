@@ -1,7 +1,6 @@
 //! Drives the real server on an ephemeral loopback port with a real HTTP client: every route,
 //! the error statuses, graceful shutdown, and the `healthcheck` probe.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,73 +13,31 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 use webtest::{AppInfo, Stopped};
 
-/// A running server, and the means to stop it.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<Stopped>>,
-}
+mod common;
+
+use common::Running;
 
 impl Running {
     /// Starts the product's router for `info` on a fresh loopback port.
     async fn product(info: AppInfo) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(webtest::serve(
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-            info,
-        ));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        Self::spawn(|listener, stop| webtest::serve(listener, stop, info)).await
     }
 
     /// Starts any router, with the given drain timeout.
     async fn router(router: Router, drain: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(webtest::serve_router(
-            listener,
-            router,
-            async move {
-                let _ = stopped.await;
-            },
-            drain,
-        ));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        Self::spawn(|listener, stop| webtest::serve_router(listener, router, stop, drain)).await
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Triggers graceful shutdown without waiting for it.
-    fn begin_shutdown(&mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-    }
-
     /// Waits for the server to stop, failing the test if that takes more than a second.
     async fn stopped(self) -> Stopped {
-        tokio::time::timeout(Duration::from_secs(1), self.task)
-            .await
-            .expect("server did not stop within 1 s")
-            .unwrap()
-            .unwrap()
+        self.stopped_within(Duration::from_secs(1)).await
     }
 }
 

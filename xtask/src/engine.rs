@@ -41,7 +41,7 @@ impl Drop for EngineLock {
 
 /// The innermost cause of an error, which says what really happened ("Connection refused"),
 /// where the outer ones only say what was being done ("client error (Connect)").
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;

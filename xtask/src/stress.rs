@@ -29,11 +29,11 @@ use tokio::net::TcpStream;
 
 use crate::build;
 use crate::compare::{self, Build, NotReady};
-use crate::engine::{Engine, Publish, RunSpec, Security};
+use crate::engine::{root_cause, Engine, Publish, RunSpec, Security};
 use crate::manifest::{Manifest, LABEL};
 use crate::model::Check;
-use crate::report::human_bytes;
 use crate::report::progress::Progress;
+use crate::report::{human_bytes, stress_healthz};
 use crate::{ChecksFailed, Ctx, UsageError};
 
 #[derive(clap::Args, Debug)]
@@ -272,12 +272,23 @@ pub struct GarbageFigures {
     pub memory_before_bytes: Option<u64>,
     pub memory_after_bytes: Option<u64>,
     pub memory_bound_bytes: u64,
-    /// What `GET /healthz` answered afterwards; absent when it did not answer.
-    pub healthz_status: Option<u16>,
-    pub healthz_ms: Option<f64>,
-    /// Why `GET /healthz` failed, if it did.
-    pub healthz_error: Option<String>,
+    /// What `GET /healthz` answered afterwards.
+    pub healthz: Healthz,
     pub container: Survival,
+}
+
+/// What `GET /healthz` on a fresh connection answered, and how fast; or why it failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Healthz {
+    pub status: Option<u16>,
+    pub ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl Healthz {
+    pub fn ok(&self) -> bool {
+        self.status == Some(200)
+    }
 }
 
 /// Phase 3: connections that send nothing or half a head, held open.
@@ -292,9 +303,7 @@ pub struct IdleFigures {
     pub memory_before_bytes: Option<u64>,
     pub memory_held_bytes: Option<u64>,
     /// `GET /healthz` on a fresh connection while they are held.
-    pub healthz_status: Option<u16>,
-    pub healthz_ms: Option<f64>,
-    pub healthz_error: Option<String>,
+    pub healthz: Healthz,
     pub watch_ms: u64,
     /// How many of each the server closed within the watch.
     pub closed_silent: u32,
@@ -617,7 +626,7 @@ async fn garbage_phase(
         }
     }
 
-    let (healthz_status, healthz_ms, healthz_error) = healthz(client, plan).await;
+    let healthz = healthz(client, plan).await;
     let memory_after = engine.memory(id).await.ok();
     let container = survival(engine, id, client, plan).await?;
     phase.finish(&format!(
@@ -641,18 +650,13 @@ async fn garbage_phase(
         memory_before_bytes: memory_before,
         memory_after_bytes: memory_after,
         memory_bound_bytes: MEMORY_BOUND,
-        healthz_status,
-        healthz_ms,
-        healthz_error,
+        healthz,
         container,
     })
 }
 
 /// `GET /healthz` on a fresh connection: its status and latency, or why it failed.
-async fn healthz(
-    client: &reqwest::Client,
-    plan: &Plan,
-) -> (Option<u16>, Option<f64>, Option<String>) {
+async fn healthz(client: &reqwest::Client, plan: &Plan) -> Healthz {
     let sent = Instant::now();
     let answer = async {
         let response = client
@@ -665,22 +669,16 @@ async fn healthz(
     }
     .await;
     match answer {
-        Ok(status) => (
-            Some(status),
-            Some(sent.elapsed().as_secs_f64() * 1000.0),
-            None,
-        ),
-        Err(err) => (None, None, Some(root_cause(&err))),
+        Ok(status) => Healthz {
+            status: Some(status),
+            ms: Some(sent.elapsed().as_secs_f64() * 1000.0),
+            error: None,
+        },
+        Err(err) => Healthz {
+            error: Some(root_cause(&err)),
+            ..Healthz::default()
+        },
     }
-}
-
-/// The innermost cause of an error, which says what happened ("Connection refused").
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 /// Whether the container is still the running one it was. The engine restarts a container
@@ -1076,7 +1074,7 @@ async fn idle_phase(
         .await;
     let watch_from = Instant::now();
 
-    let (healthz_status, healthz_ms, healthz_error) = healthz(client, plan).await;
+    let healthz = healthz(client, plan).await;
     let memory_held = engine.memory(id).await.ok();
 
     // Each connection reads until the server closes it or the watch ends; anything it reads
@@ -1127,9 +1125,7 @@ async fn idle_phase(
         opened: watched.len() as u32,
         memory_before_bytes: memory_before,
         memory_held_bytes: memory_held,
-        healthz_status,
-        healthz_ms,
-        healthz_error,
+        healthz,
         watch_ms: IDLE_WATCH.as_millis() as u64,
         closed_silent,
         closed_partial,
@@ -1309,12 +1305,6 @@ fn verdicts(
         });
         facts.join(", ")
     };
-    let healthz = |status: Option<u16>, ms: Option<f64>, error: &Option<String>| match (status, ms)
-    {
-        (Some(status), Some(ms)) => format!("status {status} in {ms:.1} ms"),
-        (Some(status), None) => format!("status {status}"),
-        _ => format!("no answer: {}", error.as_deref().unwrap_or("unknown error")),
-    };
     let accepted: Vec<String> = garbage
         .kinds
         .iter()
@@ -1347,12 +1337,8 @@ fn verdicts(
         },
         Check {
             name: "healthz after garbage".into(),
-            ok: garbage.healthz_status == Some(200),
-            detail: healthz(
-                garbage.healthz_status,
-                garbage.healthz_ms,
-                &garbage.healthz_error,
-            ),
+            ok: garbage.healthz.ok(),
+            detail: stress_healthz(&garbage.healthz),
         },
         Check {
             name: "memory bound".into(),
@@ -1368,10 +1354,10 @@ fn verdicts(
         },
         Check {
             name: "healthz while idle connections are held".into(),
-            ok: idle.healthz_status == Some(200),
+            ok: idle.healthz.ok(),
             detail: format!(
                 "{} with {} connections held",
-                healthz(idle.healthz_status, idle.healthz_ms, &idle.healthz_error),
+                stress_healthz(&idle.healthz),
                 idle.opened
             ),
         },

@@ -57,6 +57,11 @@ pub fn markdown(report: &Report, svg_name: Option<&str>) -> String {
 }
 
 /// The figures and verdicts of `cargo xtask stress`, for the terminal.
+/// What `GET /healthz` answered during a stress phase, in words.
+pub fn stress_healthz(answer: &crate::stress::Healthz) -> String {
+    stress::healthz(answer)
+}
+
 pub fn stress_terminal(report: &crate::stress::StressReport, style: Style) -> String {
     stress::render(report, style)
 }

@@ -9,7 +9,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 use super::human::{human_bytes, millis, printable, rate, thousands};
 use super::terminal::{checks, paint, table, BOLD};
 use super::Style;
-use crate::stress::{Outcomes, StressReport, Survival};
+use crate::stress::{Healthz, Outcomes, StressReport, Survival};
 
 /// Where the figures of a phase start, after its name.
 const INDENT: &str = "          ";
@@ -136,13 +136,13 @@ fn survival(container: &Survival) -> String {
     facts.join(", ")
 }
 
-fn healthz(status: Option<u16>, ms: Option<f64>, error: &Option<String>) -> String {
-    match (status, ms) {
-        (Some(status), Some(ms)) => format!("{status} in {} ms", millis(ms)),
-        (Some(status), None) => status.to_string(),
+pub(super) fn healthz(answer: &Healthz) -> String {
+    match (answer.status, answer.ms) {
+        (Some(status), Some(ms)) => format!("status {status} in {} ms", millis(ms)),
+        (Some(status), None) => format!("status {status}"),
         _ => format!(
             "NO ANSWER ({})",
-            printable(error.as_deref().unwrap_or("unknown error"))
+            printable(answer.error.as_deref().unwrap_or("unknown error"))
         ),
     }
 }
@@ -180,11 +180,7 @@ fn garbage(report: &StressReport, style: Style) -> String {
     ));
     lines.push(format!(
         "then GET /healthz: {}; the container: {}",
-        healthz(
-            garbage.healthz_status,
-            garbage.healthz_ms,
-            &garbage.healthz_error
-        ),
+        healthz(&garbage.healthz),
         survival(&garbage.container)
     ));
     phase("garbage", &lines)
@@ -254,8 +250,8 @@ fn idle(report: &StressReport) -> String {
             idle.connections, idle.silent, idle.partial, idle.opened
         ),
         format!(
-            "while held: GET /healthz {}; memory {} (from {})",
-            healthz(idle.healthz_status, idle.healthz_ms, &idle.healthz_error),
+            "while held: GET /healthz answered {}; memory {} (from {})",
+            healthz(&idle.healthz),
             memory(idle.memory_held_bytes),
             memory(idle.memory_before_bytes)
         ),
@@ -394,9 +390,11 @@ mod tests {
                 memory_before_bytes: Some(1_000_000),
                 memory_after_bytes: Some(2_000_000),
                 memory_bound_bytes: 64 << 20,
-                healthz_status: Some(200),
-                healthz_ms: Some(1.3),
-                healthz_error: None,
+                healthz: Healthz {
+                    status: Some(200),
+                    ms: Some(1.3),
+                    error: None,
+                },
                 container: container.clone(),
             },
             idle: IdleFigures {
@@ -406,9 +404,10 @@ mod tests {
                 opened: 300,
                 memory_before_bytes: None,
                 memory_held_bytes: Some(3_000_000),
-                healthz_status: None,
-                healthz_ms: None,
-                healthz_error: Some("connection reset".into()),
+                healthz: Healthz {
+                    error: Some("connection reset".into()),
+                    ..Healthz::default()
+                },
                 watch_ms: 15_000,
                 closed_silent: 150,
                 closed_partial: 150,
@@ -458,7 +457,7 @@ mod tests {
             "memory 1.00 MB before, - after",
             "4xx 90 · 5xx 0 · 2xx 0",
             "400×90",
-            "then GET /healthz: 200 in 1.3 ms",
+            "then GET /healthz: status 200 in 1.3 ms",
             "(bound 64 MiB)",
             "NO ANSWER (connection reset)",
             "closed by the server within 15.0 s: 300 of 300",
