@@ -378,6 +378,22 @@ fn a_container_that_never_gets_ready_or_exits_at_once_shows_its_logs_and_is_remo
     assert_nothing_left(&before);
 }
 
+/// Starts `compare --no-build` on `manifest` in the background, its output captured.
+fn spawn_compare(manifest: &Path, out: &Path) -> std::process::Child {
+    xtask_command(&[
+        "compare",
+        "--no-build",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .stderr(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
 /// Waits until a container with the project's label runs, as a run's container does.
 fn wait_for_labelled_container(timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -406,18 +422,7 @@ fn sigint_or_sigterm_during_a_run_removes_its_container_before_the_process_exits
     let built = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let child = xtask_command(&[
-            "compare",
-            "--no-build",
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        let child = spawn_compare(&manifest, &dir);
         // The never-ready container waits up to 120 s: the signal comes while it runs.
         wait_for_labelled_container(Duration::from_secs(60));
         let sent = std::process::Command::new("kill")
@@ -536,23 +541,8 @@ fn two_compares_at_once_take_turns_and_both_succeed() {
     )
     .unwrap();
     let before = snapshot();
-    let spawn = |name: &str| {
-        let out = dir.join(name);
-        xtask_command(&[
-            "compare",
-            "--no-build",
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-    };
-    let first = spawn("first");
-    let second = spawn("second");
+    let first = spawn_compare(&manifest, &dir.join("first"));
+    let second = spawn_compare(&manifest, &dir.join("second"));
     let outs = [
         first.wait_with_output().unwrap(),
         second.wait_with_output().unwrap(),

@@ -39,20 +39,7 @@ pub fn root() -> PathBuf {
 
 /// Runs `cargo xtask ARGS` (the built binary) from the project root, colours off.
 pub fn xtask(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .expect("run the xtask binary");
-    eprintln!(
-        "--- xtask {} exited {:?}",
-        args.join(" "),
-        out.status.code()
-    );
-    eprintln!("--- stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    out
+    run_logged(xtask_command(args))
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -134,7 +121,15 @@ pub fn xtask_command(args: &[&str]) -> Command {
 /// Runs a prepared command and logs how it ended, as [`xtask`] does.
 pub fn run_logged(mut command: Command) -> Output {
     let out = command.output().expect("run the xtask binary");
-    eprintln!("--- xtask exited {:?}", out.status.code());
+    let args: Vec<String> = command
+        .get_args()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    eprintln!(
+        "--- xtask {} exited {:?}",
+        args.join(" "),
+        out.status.code()
+    );
     eprintln!("--- stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -162,36 +157,25 @@ pub fn snapshot() -> Snapshot {
 /// Asserts that the engine holds exactly what it held before.
 pub fn assert_nothing_left(before: &Snapshot) {
     let after = snapshot();
-    let new_containers: Vec<_> = after
-        .containers
-        .iter()
-        .filter(|c| !before.containers.contains(c))
-        .collect();
-    let new_images: Vec<_> = after
-        .images
-        .iter()
-        .filter(|i| !before.images.contains(i))
-        .collect();
+    let new_containers = not_in(&after.containers, &before.containers);
+    let new_images = not_in(&after.images, &before.images);
     assert!(
         new_containers.is_empty(),
         "containers left behind: {new_containers:?}"
     );
     assert!(new_images.is_empty(), "images left behind: {new_images:?}");
-    let gone: Vec<_> = before
-        .images
-        .iter()
-        .filter(|i| !after.images.contains(i))
-        .collect();
+    let gone = not_in(&before.images, &after.images);
     assert!(gone.is_empty(), "images that were there are gone: {gone:?}");
-    let gone: Vec<_> = before
-        .containers
-        .iter()
-        .filter(|c| !after.containers.contains(c))
-        .collect();
+    let gone = not_in(&before.containers, &after.containers);
     assert!(
         gone.is_empty(),
         "containers that were there are gone: {gone:?}"
     );
+}
+
+/// The items of `these` that `those` lacks.
+fn not_in<'a>(these: &'a [String], those: &[String]) -> Vec<&'a String> {
+    these.iter().filter(|item| !those.contains(item)).collect()
 }
 
 /// The first line of standard error, where the error is.
