@@ -1,14 +1,17 @@
-//! The HTTP routes of the service and the router that ties them to the access log.
+//! The HTTP routes of the service, and the router that ties them together.
+//!
+//! The access log is written by the server around this router (see [`crate::server`]), so that
+//! it covers the answers the server gives on its own as well.
 
 use std::num::IntErrorKind;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{RawPathParams, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::Router;
 
 use crate::info::AppInfo;
 
@@ -19,13 +22,18 @@ struct Bodies {
     info_json: Bytes,
 }
 
+/// The content types of the answers, as ready header values: made from a `&str` at each
+/// request, a header value would be checked and copied every time.
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 /// The longest wait `GET /delay/{ms}` grants; larger values are cut down to it.
 ///
 /// Ten seconds is enough to keep a request in flight across a `docker stop`, and the cap keeps
 /// a client from parking requests on the server for arbitrarily long.
 pub const MAX_DELAY_MS: u64 = 10_000;
 
-/// Builds the service's router, with access logging:
+/// Builds the service's router:
 ///
 /// - `GET /`: a greeting naming the service, its version and host;
 /// - `GET /healthz`: `ok`, for health probes;
@@ -47,15 +55,11 @@ pub fn router(info: AppInfo) -> Router {
         .route("/delay/{ms}", get(delay))
         .fallback(not_found)
         .with_state(bodies)
-        .layer(middleware::from_fn(crate::log::access_log))
 }
 
 /// `GET /`: a greeting naming the service, its version and the host it runs on.
 async fn root(State(bodies): State<Bodies>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        bodies.greeting,
-    )
+    ([(header::CONTENT_TYPE, TEXT_PLAIN)], bodies.greeting)
 }
 
 /// `GET /healthz`: the liveness probe, used by `webtest healthcheck`.
@@ -65,10 +69,7 @@ async fn healthz() -> &'static str {
 
 /// `GET /info`: the service's facts as JSON.
 async fn info_route(State(bodies): State<Bodies>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        bodies.info_json,
-    )
+    ([(header::CONTENT_TYPE, APPLICATION_JSON)], bodies.info_json)
 }
 
 /// `GET /delay/{ms}`: answers `ok` after `ms` milliseconds, capped at [`MAX_DELAY_MS`].

@@ -146,7 +146,7 @@ fn run_server() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let signal = match crate::shutdown_signal() {
             Ok(signal) => signal,
             Err(e) => {
@@ -186,7 +186,11 @@ fn run_server() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Access-log lines wait in a buffer for a moment (see `log`); whatever way the server
+    // stopped, none may be lost when the process exits.
+    log::flush();
+    code
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod guard;
 pub mod healthcheck;
 pub mod info;
 pub mod log;
@@ -21,6 +22,7 @@ pub use healthcheck::healthcheck;
 pub use info::AppInfo;
 pub use server::{
     serve, serve_router, serve_router_with, shutdown_signal, Limits, Stopped, DRAIN_TIMEOUT,
+    WRITE_TIMEOUT,
 };
 
 /// The package name, reported by `/`, `/info` and `--version`.

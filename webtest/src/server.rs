@@ -7,10 +7,16 @@
 //! connections. Every limit is a field of [`Limits`], whose [`Default`] is what the binary uses;
 //! the tests shorten the timeouts so that they run in about a second.
 //!
-//! Request bodies are never buffered: no route reads one, so hyper discards whatever part of a
-//! body is already in its (bounded) read buffer once the response is written, and closes the
-//! connection instead of reading the rest. A client that announces a huge `Content-Length` gets
-//! its answer and a closed connection, and costs no more memory than any other client.
+//! Request bodies are never buffered: no route reads one, and a request that announces a body
+//! is the last one of its connection (see [`crate::guard`]), so hyper answers it, discards
+//! whatever part of the body is already in its (bounded) read buffer, and closes the connection
+//! instead of reading the rest. A client that announces a huge `Content-Length` gets its answer
+//! and a closed connection, and costs no more memory than any other client. A request that
+//! carries both `Content-Length` and `Transfer-Encoding` is answered 400, and its connection
+//! closed, whatever its method and path.
+//!
+//! The access log is written here, around the router, rather than as a router middleware: so
+//! it covers the answers the server gives itself too, and costs no boxed future per request.
 //!
 //! The service runs as PID 1 in its container, where the kernel delivers no signal whose
 //! action is the default; so the process must install its own SIGTERM and SIGINT handlers, or
@@ -20,10 +26,11 @@ use std::future::Future;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::pin::pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::body::HttpBody as _;
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -35,7 +42,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 use tower_service::Service as _;
 
+use crate::guard::{Guarded, Verdict, MAX_SCANNED_HEADERS};
 use crate::info::AppInfo;
+use crate::log;
 
 /// How long in-flight requests may take to finish once shutdown has begun.
 ///
@@ -69,6 +78,19 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Browsers send about twenty and curl three, so 64 leaves room for proxies. Hyper keeps up to
 /// 100 parsed headers on the stack, so any value up to 100 costs no allocation per request.
 pub const MAX_HEADERS: usize = 64;
+
+/// How long a write to a client may wait without any progress before the connection is
+/// dropped.
+///
+/// A write only waits once the client has left unread everything the kernel buffers for it on
+/// both ends (hundreds of kilobytes at least, thousands of this service's answers), so a
+/// client that reads at all never comes near it. Without it, a client that pipelines requests
+/// and never reads the answers would hold its connection slot for ever: hyper has no write
+/// timeout, and the header read timeout does not run while hyper waits to write. Ten seconds
+/// is twice the header read timeout and outlasts the worst stall of a live but lossy link (TCP
+/// retransmits after 1, 2 and 4 s: 7 s in all), and it still frees a stuck slot well within a
+/// minute.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most connections served at once.
 ///
@@ -105,12 +127,15 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// See [`MAX_HEAD_BYTES`]; values below 8 KiB are raised to 8 KiB, hyper's minimum.
     pub max_head_bytes: usize,
-    /// See [`MAX_HEADERS`].
+    /// See [`MAX_HEADERS`]; values above 100 are lowered to 100, the most that hyper and the
+    /// scan of request heads keep on the stack.
     pub max_headers: usize,
     /// See [`MAX_CONNECTIONS`]; 0 is taken as 1.
     pub max_connections: usize,
     /// See [`DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -121,6 +146,7 @@ impl Default for Limits {
             max_headers: MAX_HEADERS,
             max_connections: MAX_CONNECTIONS,
             drain_timeout: DRAIN_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
@@ -174,9 +200,6 @@ pub async fn serve(
 
 /// Serves any `router` on `listener` until `shutdown` completes, then drains for up to
 /// `drain_timeout`; the other limits are the defaults.
-///
-/// The peer address of every connection is available to handlers and middleware as
-/// `ConnectInfo<SocketAddr>`.
 pub async fn serve_router(
     listener: TcpListener,
     router: Router,
@@ -196,19 +219,23 @@ pub async fn serve_router(
 /// connections waiting for a request are closed, and those with a request in flight finish it
 /// (with `Connection: close`) for up to `limits.drain_timeout`, after which they are dropped.
 ///
-/// The peer address of every connection is available to handlers and middleware as
-/// `ConnectInfo<SocketAddr>`.
+/// The peer address goes to the access log only: no route needs it, and axum's
+/// `ConnectInfo` extension would cost two allocations per request.
 pub async fn serve_router_with(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) -> io::Result<Stopped> {
+    // The scan of request heads must use the same limits as hyper, so that both see the same
+    // heads (see `crate::guard`).
+    let max_head_bytes = limits.max_head_bytes.max(MIN_HEAD_BYTES);
+    let max_headers = limits.max_headers.min(MAX_SCANNED_HEADERS);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_head_bytes.max(MIN_HEAD_BYTES))
-        .max_headers(limits.max_headers)
+        .max_buf_size(max_head_bytes)
+        .max_headers(max_headers)
         .keep_alive(true);
     let max_connections = limits.max_connections.max(1);
 
@@ -250,13 +277,12 @@ pub async fn serve_router_with(
         // the acknowledgement of the previous segment. A failure here costs only latency.
         let _ = stream.set_nodelay(true);
 
+        let (stream, heads) =
+            Guarded::new(stream, max_head_bytes, max_headers, limits.write_timeout);
         let router = router.clone();
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            // The same extension `axum::serve` would add, so the access log and any
-            // `ConnectInfo` extractor see the peer address.
-            request.extensions_mut().insert(ConnectInfo(peer));
-            // A router is always ready, so it may be called without waiting for readiness.
-            router.clone().call(request)
+        let service = service_fn(move |request: Request<Incoming>| {
+            let verdict = heads.next_request();
+            serve_request(router.clone(), request, peer, verdict)
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         // A connection that fails (a parse error, a timeout, a reset) is simply closed; hyper
@@ -278,6 +304,57 @@ pub async fn serve_router_with(
     } else {
         Stopped::DrainTimedOut
     })
+}
+
+/// Answers one request through `router`, or refuses it as `verdict` says, and writes its
+/// access-log line.
+async fn serve_request(
+    mut router: Router,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    verdict: Verdict,
+) -> Result<Response, std::convert::Infallible> {
+    let started = Instant::now();
+    // The request goes to the router, so what the log line needs is kept aside: cloning a
+    // method and a URI copies no bytes, their text is shared.
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let version = request.version();
+
+    let mut response = match verdict {
+        Verdict::Refuse => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "bad request: both Content-Length and Transfer-Encoding\n",
+        )
+            .into_response(),
+        // A router is always ready, so it may be called without waiting for readiness.
+        Verdict::Serve | Verdict::ServeLast => router.call(request).await?,
+    };
+    if verdict != Verdict::Serve {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+
+    // Hyper sends no body in answer to HEAD, so the length logged is what goes on the wire.
+    let body_len = if method == Method::HEAD {
+        Some(0)
+    } else {
+        response.body().size_hint().exact()
+    };
+    log::access(&log::Access {
+        peer: Some(peer),
+        method: &method,
+        target: uri
+            .path_and_query()
+            .map_or(uri.path(), |target| target.as_str()),
+        version,
+        status: response.status(),
+        body_len,
+        elapsed: started.elapsed(),
+    });
+    Ok(response)
 }
 
 /// Whether an `accept` error concerns only the one connection being accepted (which the peer

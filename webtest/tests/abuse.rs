@@ -1,10 +1,12 @@
 //! Abuses the real server over real TCP on a loopback port: oversized and malformed requests,
-//! silent and half-open connections, huge bodies, a full connection table, and a shutdown with
-//! slow requests in flight. After each abuse the server must still answer `/healthz`.
+//! silent and half-open connections, huge bodies, requests shaped for smuggling, a client that
+//! never reads, a full connection table, and a shutdown with slow requests in flight. After
+//! each abuse the server must still answer `/healthz`.
 //!
-//! The tests shorten the header read timeout to one second through [`Limits`], so they wait
-//! about a second rather than the production five; every other bound they check is generous
-//! (things happen "within 10 s"), so that a loaded machine does not make them flaky.
+//! The tests shorten the header read timeout and the write timeout to one second through
+//! [`Limits`], so they wait about a second rather than the production five and ten; every
+//! other bound they check is generous (things happen "within 10 s"), so that a loaded machine
+//! does not make them flaky.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -24,6 +26,9 @@ const SOON: Duration = Duration::from_secs(10);
 
 /// The header read timeout the tests run with.
 const TEST_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The write timeout the test of a client that never reads runs with.
+const TEST_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Running {
     /// Starts the product's router with `limits` on a fresh loopback port.
@@ -83,10 +88,25 @@ impl Response {
         String::from_utf8_lossy(&self.bytes[..self.bytes.len().min(200)]).into_owned()
     }
 
+    /// All of it as text, for the tests that look beyond the first response.
+    fn full_text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
     /// The status code of the first response, if any arrived.
     fn status(&self) -> Option<u16> {
         let rest = self.bytes.strip_prefix(b"HTTP/1.1 ")?;
         std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()
+    }
+
+    /// The status codes of all the responses, in order. The bodies of the routes these tests
+    /// call never contain `HTTP/1.1 `, so each one starts a response.
+    fn statuses(&self) -> Vec<u16> {
+        let text = String::from_utf8_lossy(&self.bytes);
+        text.match_indices("HTTP/1.1 ")
+            .filter_map(|(at, line)| text.get(at + line.len()..at + line.len() + 3))
+            .map(|code| code.parse().unwrap())
+            .collect()
     }
 }
 
@@ -571,4 +591,171 @@ async fn delays_in_flight_at_shutdown_all_finish_while_new_connections_are_refus
         );
     }
     assert_eq!(server.stopped().await, Stopped::Drained);
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused_with_400_and_a_close() {
+    let server = Running::with_short_header_timeout().await;
+    // Every kind of route: a page, HEAD, a path that does not exist, a method that is not
+    // allowed, and a slow route; hyper would answer all of them 200, 404 or 405 otherwise.
+    let lines = [
+        "GET / HTTP/1.1",
+        "HEAD / HTTP/1.1",
+        "GET /nope HTTP/1.1",
+        "POST /healthz HTTP/1.1",
+        "DELETE / HTTP/1.1",
+        "GET /delay/5000 HTTP/1.1",
+    ];
+    // Chunked or not, last or not, and either header first.
+    let codings = ["chunked", "gzip", "gzip, chunked", "identity"];
+    for line in lines {
+        for coding in codings {
+            for length_first in [true, false] {
+                let length = "Content-Length: 5\r\n";
+                let transfer = format!("Transfer-Encoding: {coding}\r\n");
+                let (first, second) = if length_first {
+                    (length, transfer.as_str())
+                } else {
+                    (transfer.as_str(), length)
+                };
+                let request = format!("{line}\r\nHost: t\r\n{first}{second}\r\n0\r\n\r\n");
+                // `exchange` reads until the server closes the connection.
+                let response = exchange(server.addr, request.as_bytes()).await;
+                assert_eq!(
+                    response.statuses(),
+                    [400],
+                    "{request:?}: {}",
+                    response.full_text()
+                );
+                assert!(
+                    response.full_text().contains("connection: close\r\n"),
+                    "{request:?}: {}",
+                    response.full_text()
+                );
+            }
+        }
+    }
+    // HTTP/1.0 knows no transfer codings at all.
+    let response = exchange(
+        server.addr,
+        b"GET / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(
+        response.bytes.starts_with(b"HTTP/1.0 400 ")
+            || response.bytes.starts_with(b"HTTP/1.1 400 "),
+        "{}",
+        response.full_text()
+    );
+    server.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_smuggling_request_behind_pipelined_ones_is_refused_alone() {
+    let server = Running::with_short_header_timeout().await;
+    let get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    let smuggling =
+        "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
+    // All in one write: the two before it are answered, it is refused, and what follows it is
+    // never read.
+    let stream = [get, get, smuggling, get].concat();
+    let response = exchange(server.addr, stream.as_bytes()).await;
+    assert_eq!(
+        response.statuses(),
+        [200, 200, 400],
+        "{}",
+        response.full_text()
+    );
+    assert!(
+        response
+            .full_text()
+            .ends_with("bad request: both Content-Length and Transfer-Encoding\n"),
+        "{}",
+        response.full_text()
+    );
+    server.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_the_last_one_of_its_connection() {
+    let server = Running::with_short_header_timeout().await;
+    let get = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    let last = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+    // No route reads a body, so the server answers and closes rather than look for the end of
+    // the body; what follows it is never taken for a request.
+    for with_body in [
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let stream = [get, with_body, get, last].concat();
+        let response = exchange(server.addr, stream.as_bytes()).await;
+        assert_eq!(response.statuses(), [200, 200], "{}", response.full_text());
+        assert!(
+            response.full_text().contains("connection: close\r\n"),
+            "{}",
+            response.full_text()
+        );
+    }
+
+    // An empty body announced as such is no body: the connection goes on.
+    let empty = "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    let stream = [empty, get, last].concat();
+    let response = exchange(server.addr, stream.as_bytes()).await;
+    assert_eq!(
+        response.statuses(),
+        [200, 200, 200],
+        "{}",
+        response.full_text()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    // The header read timeout is made long, so that only the write timeout can end the
+    // connection within the test's bound.
+    let server = Running::start(Limits {
+        write_timeout: TEST_WRITE_TIMEOUT,
+        header_read_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    })
+    .await;
+
+    // Pipelined requests, sent as fast as the server takes them and never read: the answers
+    // fill the socket buffers, then the server's writes stall, and so, soon, do the client's.
+    let mut stuck = TcpStream::connect(server.addr).await.unwrap();
+    let burst = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(2048);
+    let start = std::time::Instant::now();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0usize;
+        loop {
+            match stuck.write_all(&burst).await {
+                Ok(()) => sent += burst.len(),
+                // The server dropped the connection with requests unread, so the kernel
+                // resets it, and the client's next write fails.
+                Err(e) => return (start.elapsed(), sent, e),
+            }
+        }
+    });
+
+    // Meanwhile other clients are served.
+    tokio::time::sleep(TEST_WRITE_TIMEOUT / 2).await;
+    server.assert_healthy().await;
+
+    let (elapsed, sent, error) = tokio::time::timeout(SOON, writer)
+        .await
+        .expect("the server still holds a connection whose client never reads")
+        .unwrap();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ),
+        "{error:?}"
+    );
+    // The server waited for the timeout before it gave up, and the client had sent requests
+    // enough to fill the buffers.
+    assert!(elapsed >= TEST_WRITE_TIMEOUT, "closed after {elapsed:?}");
+    assert!(sent > 64 * 1024, "only {sent} bytes sent");
+    server.assert_healthy().await;
 }

@@ -1,0 +1,232 @@
+//! Effects on the system files: base-files, dash, nsswitch, the CA bundle, the time zone, the
+//! APT source, dpkg's documentation filter and `/tmp`.
+
+use anyhow::Result;
+
+use crate::layer::{Kind, Tree, DOC_EXCLUDES, DOC_INCLUDES};
+use crate::source::Source;
+
+use super::{copy_preserving, GID_MAIL, GID_UTMP};
+
+/// base-files' postinst on a fresh install (`configure` with no old version).
+pub(super) fn base_files(tree: &mut Tree) -> Result<()> {
+    if tree.get("etc/dpkg/origins/debian").is_some()
+        && tree.get("etc/dpkg/origins/default").is_none()
+    {
+        tree.put_symlink("etc/dpkg/origins/default", "debian");
+    }
+    for (from, to) in [
+        ("dot.profile", "root/.profile"),
+        ("dot.bashrc", "root/.bashrc"),
+        ("profile", "etc/profile"),
+        ("motd", "etc/motd"),
+    ] {
+        copy_preserving(tree, &format!("usr/share/base-files/{from}"), to)?;
+    }
+    // `install_directory`: created only if missing.
+    for dir in ["mnt", "srv", "opt", "etc/opt", "var/opt", "media"] {
+        tree.ensure_dir(dir, 0o755, 0, 0);
+    }
+    tree.ensure_dir("var/mail", 0o2775, 0, GID_MAIL);
+    if !matches!(
+        tree.get("var/spool/mail").map(|n| &n.kind),
+        Some(Kind::Symlink(_))
+    ) {
+        tree.put_symlink("var/spool/mail", "../mail");
+    }
+    tree.ensure_dir("run/lock", 0o1777, 0, 0);
+    // `/var/run` and `/var/lock` (`migrate_directory`) are aliased while unpacking.
+    // `install_local_dir`: root:root 0755 (staff 2775 only with
+    // /etc/staff-group-for-usr-local, which base-files no longer creates).
+    for dir in [
+        "",
+        "/share",
+        "/share/man",
+        "/bin",
+        "/games",
+        "/lib",
+        "/include",
+        "/sbin",
+        "/src",
+        "/etc",
+    ] {
+        tree.ensure_dir(&format!("usr/local{dir}"), 0o755, 0, 0);
+    }
+    tree.put_symlink("usr/local/man", "share/man");
+    // `ensure_file_owner_mode`: login records, group utmp.
+    for (file, mode) in [
+        ("var/log/wtmp", 0o664),
+        ("var/log/btmp", 0o660),
+        ("var/log/lastlog", 0o664),
+    ] {
+        if tree.get(file).is_none() {
+            tree.put_file(file, mode, 0, GID_UTMP, Vec::new());
+        }
+    }
+    if matches!(tree.get("usr/share/info").map(|n| &n.kind), Some(Kind::Dir))
+        && tree.get("usr/share/info/dir").is_none()
+        && copy_preserving(tree, "usr/share/base-files/info.dir", "usr/share/info/dir")?
+    {
+        if let Some(n) = tree.nodes.get_mut("usr/share/info/dir") {
+            n.mode = 0o644;
+        }
+    }
+    Ok(())
+}
+
+/// bookworm's dash ships `/bin/sh -> dash` in its data; older and newer ones make it in
+/// postinst (`replace_with_link`). Either way the image needs `/bin/sh` for `RUN`.
+pub(super) fn dash(tree: &mut Tree) {
+    if tree.get("bin/sh").is_none() {
+        tree.put_symlink("bin/sh", "dash");
+    }
+}
+
+/// `/etc/nsswitch.conf`: libc-bin's postinst copies its default; without libc-bin the file
+/// distroless ships is written, so that glibc and Go look at `/etc/hosts` before DNS.
+pub(super) fn nsswitch(tree: &mut Tree, libc_bin: bool) -> Result<()> {
+    if tree.get("etc/nsswitch.conf").is_some() {
+        return Ok(());
+    }
+    if libc_bin
+        && copy_preserving(
+            tree,
+            "usr/share/libc-bin/nsswitch.conf",
+            "etc/nsswitch.conf",
+        )?
+    {
+        return Ok(());
+    }
+    let conf = "passwd:         files\ngroup:          files\nshadow:         files\n\
+                gshadow:        files\n\nhosts:          files dns\nnetworks:       files\n\n\
+                protocols:      files\nservices:       files\nethers:         files\nrpc:            files\n";
+    tree.put_file("etc/nsswitch.conf", 0o644, 0, 0, conf.into());
+    Ok(())
+}
+
+/// ca-certificates' postinst writes `/etc/ca-certificates.conf` enabling every
+/// certificate under `/usr/share/ca-certificates`, and `update-ca-certificates` links each
+/// one into `/etc/ssl/certs` as `<name>.pem` and concatenates them, in the order of that
+/// file and followed by the local ones of `/usr/local/share/ca-certificates`, into
+/// `/etc/ssl/certs/ca-certificates.crt`, the bundle TLS clients read.
+pub(super) fn ca_certificates(tree: &mut Tree) -> Result<()> {
+    let root = "usr/share/ca-certificates/";
+    let local_root = "usr/local/share/ca-certificates/";
+    let certs: Vec<String> = tree
+        .files_under(root)
+        .into_iter()
+        .filter(|p| p.ends_with(".crt"))
+        .collect();
+    let local: Vec<String> = tree
+        .files_under(local_root)
+        .into_iter()
+        .filter(|p| p.ends_with(".crt"))
+        .collect();
+    let mut conf = String::from(
+        "# This file lists certificates that you wish to use or to ignore to be\n\
+         # installed in /etc/ssl/certs.\n\
+         # update-ca-certificates(8) will update /etc/ssl/certs by reading this file.\n\
+         #\n\
+         # This is autogenerated by dpkg-reconfigure ca-certificates.\n\
+         # Certificates should be installed under /usr/share/ca-certificates\n\
+         # and files with extension '.crt' is recognized as available certificate.\n\
+         #\n\
+         # line begins with # is comment.\n\
+         # line begins with ! is certificate filename to be deselected.\n\
+         #\n",
+    );
+    let mut bundle = Vec::new();
+    // Debian's certificates in the order of the configuration, then local ones, which
+    // update-ca-certificates always adds.
+    let all = certs
+        .iter()
+        .map(|p| (p, root))
+        .chain(local.iter().map(|p| (p, local_root)));
+    for (path, base_dir) in all {
+        let name = &path[base_dir.len()..];
+        if base_dir == root {
+            conf.push_str(name);
+            conf.push('\n');
+        }
+        let mut pem = tree.read(path)?.unwrap_or_default();
+        // `sed -e '$a\'`: every certificate ends with a newline in the bundle.
+        if !pem.is_empty() && !pem.ends_with(b"\n") {
+            pem.push(b'\n');
+        }
+        bundle.extend_from_slice(&pem);
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let base = base.strip_suffix(".crt").unwrap_or(base);
+        let link: String = base
+            .chars()
+            .map(|c| match c {
+                ' ' | ',' => '_',
+                '(' | ')' => '=',
+                c => c,
+            })
+            .collect();
+        tree.put_symlink(&format!("etc/ssl/certs/{link}.pem"), &format!("/{path}"));
+    }
+    if tree.get("etc/ca-certificates.conf").is_none() {
+        tree.put_file("etc/ca-certificates.conf", 0o644, 0, 0, conf.into_bytes());
+    }
+    tree.put_file("etc/ssl/certs/ca-certificates.crt", 0o644, 0, 0, bundle);
+    Ok(())
+}
+
+/// tzdata's postinst points `/etc/localtime` at the configured zone; debconf's default,
+/// and the official images', is `Etc/UTC`.
+pub(super) fn tzdata(tree: &mut Tree) {
+    if tree.get("etc/localtime").is_none() && tree.get("usr/share/zoneinfo/Etc/UTC").is_some() {
+        tree.put_symlink("etc/localtime", "/usr/share/zoneinfo/Etc/UTC");
+    }
+}
+
+/// debootstrap writes the APT source of the suite it installed (here: of every suite of the
+/// source, one deb822 stanza listing them all); without it `apt-get
+/// update` has nothing to read. HTTPS mirrors need ca-certificates in the image.
+pub(super) fn apt_sources(tree: &mut Tree, source: &Source) {
+    if tree.get("etc/apt/sources.list").is_some()
+        || tree.get("etc/apt/sources.list.d/debian.sources").is_some()
+    {
+        return;
+    }
+    let text = format!(
+        "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+        source.mirror_url(),
+        source.suites.join(" "),
+        source.components.join(" ")
+    );
+    tree.put_file(
+        "etc/apt/sources.list.d/debian.sources",
+        0o644,
+        0,
+        0,
+        text.into_bytes(),
+    );
+}
+
+/// The dpkg configuration of the official slim images, so that packages installed later
+/// in the image are stripped of documentation like the ones it was built from.
+pub(super) fn dpkg_excludes(tree: &mut Tree) {
+    let mut text = String::from(
+        "# This is the \"slim\" variant of the Debian base image.\n\
+         # Many files which are normally unnecessary in containers are excluded,\n\
+         # and this configuration file keeps them that way.\n",
+    );
+    for p in DOC_EXCLUDES {
+        text.push_str(&format!("path-exclude {p}\n"));
+    }
+    for p in DOC_INCLUDES {
+        text.push_str(&format!("path-include {p}\n"));
+    }
+    tree.put_file("etc/dpkg/dpkg.cfg.d/docker", 0o644, 0, 0, text.into_bytes());
+}
+
+/// `/tmp` must be world-writable and sticky whatever ships it (base-files does; a
+/// distroless set without base-files does not).
+pub(super) fn tmp(tree: &mut Tree) {
+    tree.ensure_dir("tmp", 0o1777, 0, 0);
+    if let Some(n) = tree.nodes.get_mut("tmp") {
+        n.mode = 0o1777;
+    }
+}

@@ -1,0 +1,160 @@
+//! The per-layer cache: what reading a layer found, kept in a directory the caller chooses and
+//! keyed by the layer's digest as stored (the diff ID of a plain tar, the blob digest of a
+//! compressed one), so that after a source edit only the new layers are read.
+//!
+//! Beside the records, the cache remembers which archive member (name and size) held which layer.
+//! A streamed `docker save` in the classic layout names layers `<id>/layer.tar` and lists their
+//! digests only at its end, after the layers; the name a layer had last time says, before its
+//! bytes arrive, that it can be drained (and its digest checked) instead of read. Files are
+//! written whole and then renamed into place, so that concurrent analyses never read half a file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::layer::LayerRecord;
+
+/// The cache's format: bump it when a record's meaning changes (gzip level included).
+const FORMAT: &str = "image-analysis-v1-gzip6";
+
+pub(crate) struct Cache {
+    layers: PathBuf,
+    names: PathBuf,
+}
+
+/// `sha256:<64 hex digits>`, the only keys the cache takes (they become file names).
+pub(crate) fn is_sha256(key: &str) -> bool {
+    key.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+impl Cache {
+    pub(crate) fn open(root: &Path) -> Result<Self> {
+        let base = root.join(FORMAT);
+        let layers = base.join("layers");
+        let names = base.join("names");
+        for dir in [&layers, &names] {
+            fs::create_dir_all(dir)
+                .with_context(|| format!("create the cache directory {}", dir.display()))?;
+        }
+        Ok(Cache { layers, names })
+    }
+
+    fn record_path(&self, key: &str) -> Option<PathBuf> {
+        is_sha256(key).then(|| self.layers.join(key.replace(':', "-") + ".json"))
+    }
+
+    fn name_path(&self, member: &str, size: u64) -> PathBuf {
+        let mut hasher = Sha256::new();
+        hasher.update(member.as_bytes());
+        hasher.update([0]);
+        hasher.update(size.to_le_bytes());
+        self.names.join(hex::encode(hasher.finalize()))
+    }
+
+    /// The record of a layer; a missing or unreadable one is a miss.
+    pub(crate) fn get(&self, key: &str) -> Option<LayerRecord> {
+        let path = self.record_path(key)?;
+        let text = fs::read(path).ok()?;
+        let record: LayerRecord = serde_json::from_slice(&text).ok()?;
+        (record.blob_digest == key).then_some(record)
+    }
+
+    pub(crate) fn put(&self, record: &LayerRecord) -> Result<()> {
+        let Some(path) = self.record_path(&record.blob_digest) else {
+            return Ok(());
+        };
+        let text = serde_json::to_vec(record).context("serialise a layer record")?;
+        write_atomically(&self.layers, &path, &text)
+    }
+
+    /// The layer that the member of this name and size held when last seen.
+    pub(crate) fn name(&self, member: &str, size: u64) -> Option<String> {
+        let key = fs::read_to_string(self.name_path(member, size)).ok()?;
+        is_sha256(&key).then_some(key)
+    }
+
+    pub(crate) fn set_name(&self, member: &str, size: u64, key: &str) -> Result<()> {
+        if !is_sha256(key) || self.name(member, size).as_deref() == Some(key) {
+            return Ok(());
+        }
+        write_atomically(&self.names, &self.name_path(member, size), key.as_bytes())
+    }
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("create a file in {}", dir.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("write {}", path.display()))?;
+    file.persist(path)
+        .with_context(|| format!("move a file to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{Entry, Kind};
+    use crate::model::Compression;
+
+    fn record(key: &str) -> LayerRecord {
+        LayerRecord {
+            blob_digest: key.into(),
+            diff_id: key.into(),
+            compression: Compression::None,
+            blob_bytes: 2048,
+            tar_bytes: 2048,
+            compressed_bytes: 100,
+            entries: vec![Entry {
+                path: "etc/hostname".into(),
+                kind: Kind::File,
+                size: 8,
+                dive_dir: false,
+                link: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn records_and_names_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = format!("sha256:{}", "ab".repeat(32));
+        assert!(cache.get(&key).is_none());
+        cache.put(&record(&key)).unwrap();
+        assert_eq!(cache.get(&key), Some(record(&key)));
+        assert_eq!(cache.name("x/layer.tar", 2048), None);
+        cache.set_name("x/layer.tar", 2048, &key).unwrap();
+        assert_eq!(cache.name("x/layer.tar", 2048), Some(key.clone()));
+        // The same name with another size is another member.
+        assert_eq!(cache.name("x/layer.tar", 4096), None);
+    }
+
+    #[test]
+    fn keys_that_are_no_sha256_digest_are_never_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        for key in ["sha256:../../etc/passwd", "sha512:00", "", "sha256:ABCD"] {
+            cache.put(&record(key)).unwrap();
+            assert!(cache.get(key).is_none());
+        }
+        assert_eq!(fs::read_dir(&cache.layers).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_record_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = format!("sha256:{}", "cd".repeat(32));
+        fs::write(cache.record_path(&key).unwrap(), b"{\"blob_digest\":").unwrap();
+        assert!(cache.get(&key).is_none());
+    }
+}
