@@ -11,12 +11,14 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use xshell::cmd;
 
-use crate::build::short_id;
+use crate::ctx::Ctx;
 use crate::engine::Engine;
-use crate::manifest::{BuildArgs, DpkgDb, Manifest, Recipe, LABEL, LABEL_BASE, LABEL_RECIPE};
+use crate::error::Fix;
+use crate::ids::short_id;
+use crate::labels::{LABEL, LABEL_BASE, LABEL_RECIPE};
+use crate::manifest::{BuildArgs, DpkgDb, Manifest, Recipe};
 use crate::report::progress::Progress;
 use crate::rootfs;
-use crate::{Ctx, Fix};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {

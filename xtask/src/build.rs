@@ -9,14 +9,13 @@ use anyhow::{Context, Result};
 use xshell::cmd;
 
 use crate::bases;
-use crate::context;
+use crate::build_context;
+use crate::ctx::Ctx;
 use crate::engine::{BuildEvent, BuildSpec, Built, Engine};
-use crate::manifest::{BuildArgs, Manifest, LABEL};
+use crate::ids::short_id;
+use crate::labels::{self, LABEL_VARIANT};
+use crate::manifest::{BuildArgs, Manifest};
 use crate::report::progress::Progress;
-use crate::Ctx;
-
-/// The label that says which variant an image is.
-pub const LABEL_VARIANT: &str = "io.webtest.xtask.variant";
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -99,14 +98,11 @@ pub async fn build_all(
         let context_tar = {
             let dir = manifest.context.clone();
             let dockerfile = variant.dockerfile.clone();
-            tokio::task::spawn_blocking(move || context::tar(&dir, &[dockerfile.as_str()]))
+            tokio::task::spawn_blocking(move || build_context::tar(&dir, &[dockerfile.as_str()]))
                 .await?
                 .context("pack the build context")?
         };
-        let labels = BTreeMap::from([
-            (LABEL.to_string(), "1".to_string()),
-            (LABEL_VARIANT.to_string(), name.clone()),
-        ]);
+        let labels = labels::image(&[(LABEL_VARIANT, name)]);
         let spec = BuildSpec {
             context_tar,
             dockerfile: &variant.dockerfile,
@@ -169,12 +165,6 @@ fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildAr
     args
 }
 
-/// `sha256:0123456789ab…` → `0123456789ab`, as `docker images` shows IDs.
-pub fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
-}
-
 /// The commit being built, when the project is a git checkout; empty otherwise.
 fn revision(ctx: &Ctx) -> String {
     let sh = &ctx.sh;
@@ -212,11 +202,5 @@ mod tests {
             ])
         );
         assert!(!declared_args(text, &bases, "").contains_key("REVISION"));
-    }
-
-    #[test]
-    fn ids_are_shortened_for_people() {
-        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
-        assert_eq!(short_id("abc"), "abc");
     }
 }

@@ -4,10 +4,10 @@
 
 use anyhow::{bail, Result};
 
+use crate::ctx::Ctx;
 use crate::engine::Engine;
-use crate::manifest::LABEL_BASE;
+use crate::labels::LABEL_BASE;
 use crate::report::progress::Progress;
-use crate::Ctx;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -3,7 +3,7 @@
 //! several starts, probes, memory, a short load, stop time), evaluates every check, and writes
 //! the report. Every container it starts is removed, however the run ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,15 +14,17 @@ use futures_util::StreamExt;
 use crate::analysis::{self, Analysis};
 use crate::build;
 use crate::checks::{self, CommandOutcome};
+use crate::ctx::Ctx;
 use crate::engine::{Engine, Publish, RunSpec, Security};
-use crate::manifest::{Manifest, StructureTest, LABEL};
+use crate::error::ChecksFailed;
+use crate::labels;
+use crate::manifest::{Manifest, StructureTest};
 use crate::model::{
     self, Check, ImageConfig, ImageReport, Layer, LoadReport, Posture, ProbeResult, Report,
     RunReport, RunSecurity,
 };
 use crate::render;
 use crate::report::progress::Progress;
-use crate::{ChecksFailed, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -300,7 +302,7 @@ async fn measure_and_check(
         if let StructureTest::Command { image, run, .. } = test {
             let tag = manifest.tag(image);
             let phase = progress.phase(&format!("command in {tag}: {}", run.join(" ")));
-            let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+            let labels = labels::container();
             // A command inspects the image as it is, so it runs with the engine's defaults.
             let spec = RunSpec {
                 image: &tag,
@@ -393,7 +395,7 @@ async fn run_variant(
     tag: &str,
     security: Security,
 ) -> Result<RunReport> {
-    let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+    let labels = labels::container();
     let spec = RunSpec {
         image: tag,
         publish: Some(plan.publish(manifest)),

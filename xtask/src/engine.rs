@@ -20,8 +20,8 @@ use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
-use crate::manifest::LABEL;
-use crate::{Fix, Interrupted};
+use crate::error::{BuildFailed, Fix, Interrupted};
+use crate::labels::LABEL;
 
 /// How long connecting to the engine may take: a local engine answers in milliseconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,45 +123,6 @@ pub struct Built {
     /// How many of them came from the build cache.
     pub cached: usize,
 }
-
-/// A build that failed: the step that failed and what it printed.
-#[derive(Debug)]
-pub struct BuildFailed {
-    pub tag: String,
-    pub step: Option<String>,
-    pub output: Vec<String>,
-    pub message: String,
-}
-
-impl std::fmt::Display for BuildFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.step {
-            Some(step) => write!(
-                f,
-                "build of {} failed at {step}: {}",
-                self.tag, self.message
-            )?,
-            None => write!(
-                f,
-                "build of {} failed before any step ran: {}",
-                self.tag, self.message
-            )?,
-        }
-        if !self.output.is_empty() {
-            write!(
-                f,
-                "\n--- output of the failing step (last {} lines) ---",
-                self.output.len()
-            )?;
-            for line in &self.output {
-                write!(f, "\n{line}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for BuildFailed {}
 
 /// How a container is started.
 pub struct RunSpec<'a> {

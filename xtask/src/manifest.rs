@@ -17,7 +17,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 use yaml_rust2::ScanError;
 
-use crate::UsageError;
+use crate::error::UsageError;
 
 /// The label every image and container the tool creates carries; `clean` removes exactly these.
 pub const LABEL: &str = "io.webtest.xtask";

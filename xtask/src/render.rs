@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::ctx::Ctx;
+use crate::error::UsageError;
 use crate::model::Report;
-use crate::{Ctx, UsageError};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -29,12 +29,14 @@ use tokio::net::TcpStream;
 
 use crate::build;
 use crate::compare::{self, Build, NotReady};
+use crate::ctx::Ctx;
 use crate::engine::{root_cause, Engine, Publish, RunSpec, Security};
-use crate::manifest::{Manifest, LABEL};
+use crate::error::{ChecksFailed, UsageError};
+use crate::labels;
+use crate::manifest::Manifest;
 use crate::model::Check;
 use crate::report::progress::Progress;
 use crate::report::{human_bytes, stress_healthz};
-use crate::{ChecksFailed, Ctx, UsageError};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -396,7 +398,7 @@ async fn stress(
         format!("there is no image {tag}: build it with `cargo xtask build-images --variant {VARIANT}` or run stress without --no-build")
     })?;
     let client = http_client(REQUEST_TIMEOUT)?;
-    let labels = BTreeMap::from([(LABEL.to_string(), "1".to_string())]);
+    let labels = labels::container();
     let spec = RunSpec {
         image: &tag,
         publish: Some(plan.publish(manifest)),

@@ -16,8 +16,6 @@ mod terminal;
 #[cfg(test)]
 mod tests;
 
-use std::process::ExitCode;
-
 use crate::model::{Check, ImageReport, Report};
 
 pub use human::{human_bytes, ran_with};
@@ -171,46 +169,42 @@ fn checks_verdict(checks: &[Check]) -> (bool, String) {
     }
 }
 
-/// Ends a command: says what went wrong, with the whole chain of causes and what to do next,
-/// and turns the outcome into the exit code (0 all well, 1 a check or a build failed, 2 bad
-/// usage or a bad manifest).
-pub fn exit(result: anyhow::Result<()>, style: Style) -> ExitCode {
-    let Err(err) = result else {
-        return ExitCode::SUCCESS;
-    };
-    if err.downcast_ref::<crate::ChecksFailed>().is_some() {
-        // The report has said which checks failed.
-        return ExitCode::from(1);
+/// What a failed run prints on standard error: the error, its causes, and what to do next.
+/// Nothing for failed checks, since the report has already said which ones failed.
+pub fn failure(err: &anyhow::Error, style: Style) -> String {
+    use crate::error::{BuildFailed, ChecksFailed, Fix, Interrupted, UsageError};
+    use std::fmt::Write;
+    if err.downcast_ref::<ChecksFailed>().is_some() {
+        return String::new();
     }
     let label = if style.color {
         "\u{1b}[31merror\u{1b}[0m"
     } else {
         "error"
     };
-    if let Some(interrupted) = err.downcast_ref::<crate::Interrupted>() {
-        eprintln!("{label}: {interrupted}; the containers this run started are removed");
-        return ExitCode::from(128 + interrupted.number);
+    let mut out = String::new();
+    if let Some(interrupted) = err.downcast_ref::<Interrupted>() {
+        let _ = writeln!(
+            out,
+            "{label}: {interrupted}; the containers this run started are removed"
+        );
+        return out;
     }
-    let usage = err.chain().any(|cause| cause.is::<crate::UsageError>());
-    eprintln!("{label}: {err}");
+    let usage = err.chain().any(|cause| cause.is::<UsageError>());
+    let _ = writeln!(out, "{label}: {err}");
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let _ = writeln!(out, "  caused by: {cause}");
     }
-    let fix = err
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<crate::Fix>());
+    let fix = err.chain().find_map(|cause| cause.downcast_ref::<Fix>());
     let next = if let Some(fix) = fix {
         fix.next.as_str()
     } else if usage {
         "fix the manifest or the command line (`cargo xtask <command> --help` lists the options)"
-    } else if err
-        .chain()
-        .any(|cause| cause.is::<crate::engine::BuildFailed>())
-    {
+    } else if err.chain().any(|cause| cause.is::<BuildFailed>()) {
         "fix what the failing step reports, then run `cargo xtask build-images` again"
     } else {
         "see the cause above; `cargo xtask clean` removes what the project left in the engine"
     };
-    eprintln!("next: {next}");
-    ExitCode::from(if usage { 2 } else { 1 })
+    let _ = writeln!(out, "next: {next}");
+    out
 }

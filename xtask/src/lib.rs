@@ -1,0 +1,64 @@
+//! `cargo xtask` as a library: builds the webtest image variants, measures them, runs them and
+//! proves the multistage lesson. `main.rs` parses the command line and calls [`run`]; see
+//! `ARCHITECTURE.md` at the workspace root for the layers and which way data flows.
+
+pub mod analysis;
+pub mod bases;
+pub mod build;
+pub mod build_context;
+pub mod checks;
+pub mod clean;
+pub mod cli;
+pub mod compare;
+pub mod ctx;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod labels;
+pub mod manifest;
+pub mod model;
+pub mod render;
+pub mod report;
+pub mod rootfs;
+pub mod stress;
+
+use crate::cli::{Cli, Command};
+use crate::ctx::Ctx;
+use crate::engine::Engine;
+use crate::report::Style;
+
+/// Runs one command. The manifest is read and checked before the engine is connected to, so a
+/// bad manifest never reaches the engine; `report` needs neither.
+pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
+    let ctx = Ctx::new(ctx::project_root(), &cli.manifest, style)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Report(args) => render::run(&ctx, args),
+            Command::Clean(args) => {
+                let engine = Engine::connect().await?;
+                clean::run(&ctx, &engine, args).await
+            }
+            Command::Bases(args) => {
+                let manifest = ctx.manifest()?;
+                let engine = Engine::connect().await?;
+                bases::run(&ctx, &manifest, &engine, args).await
+            }
+            Command::BuildImages(args) => {
+                let manifest = ctx.manifest()?;
+                let engine = Engine::connect().await?;
+                build::run(&ctx, &manifest, &engine, args).await
+            }
+            Command::Compare(args) => {
+                let manifest = ctx.manifest()?;
+                let engine = Engine::connect().await?;
+                compare::run(&ctx, &manifest, &engine, args).await
+            }
+            Command::Stress(args) => {
+                let manifest = ctx.manifest()?;
+                let engine = Engine::connect().await?;
+                stress::run(&ctx, &manifest, &engine, args).await
+            }
+        }
+    })
+}
