@@ -1,13 +1,15 @@
 //! The checks: the manifest's budgets (in the style of dive's CI rules) and structure tests (in
 //! the style of container-structure-test), evaluated against measured figures. Pure logic: the
-//! figures come in, `Check`s come out, each naming the image, the figure and the bound.
+//! figures come in, `Check`s come out, each with what was measured, the bound, the unit and
+//! whether it holds. Words are the rendering layer's (`report::describe`).
 
 use std::collections::HashMap;
 
 use crate::analysis::Analysis;
 use crate::manifest::{Budget, StructureTest};
-use crate::model::{Check, ImageReport};
-use crate::report::{human_bytes, ran_with};
+use crate::model::{Aspect, AspectKind, ByteFigure, Check, Finding, ImageReport, Unit};
+
+pub use crate::model::is_root;
 
 /// How a structure test's command ended: its exit code and output, or why it could not run.
 pub type CommandOutcome = Result<(i64, String), String>;
@@ -27,27 +29,38 @@ impl Inputs<'_> {
     }
 }
 
-/// Whether a config's `User` means root: empty, `root`, `0`, with or without a group.
-pub fn is_root(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("");
-    name.is_empty() || name == "root" || name == "0"
-}
-
 /// Every budget of the manifest, in order.
 pub fn budgets(budgets: &[Budget], inputs: &Inputs) -> Vec<Check> {
     budgets.iter().map(|b| budget(b, inputs)).collect()
 }
 
 fn missing(name: String, image: &str) -> Check {
+    check(
+        name,
+        image,
+        false,
+        Finding::Missing {
+            what: image.to_string(),
+        },
+    )
+}
+
+fn check(name: String, image: &str, ok: bool, finding: Finding) -> Check {
     Check {
         name,
-        ok: false,
-        detail: format!("no figures for {image}: it was not built or could not be measured"),
+        ok,
+        image: image.to_string(),
+        finding,
+        ..Check::default()
     }
 }
 
-fn check(name: String, ok: bool, detail: String) -> Check {
-    Check { name, ok, detail }
+/// A check with a figure, its bound and their unit.
+fn measured(mut check: Check, measured: f64, bound: f64, unit: Unit) -> Check {
+    check.measured = Some(measured);
+    check.bound = Some(bound);
+    check.unit = Some(unit);
+    check
 }
 
 fn budget(budget: &Budget, inputs: &Inputs) -> Check {
@@ -57,13 +70,18 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
             let (Some(a), Some(b)) = (inputs.image(image), inputs.image(than)) else {
                 return missing(name, &format!("{image} or {than}"));
             };
-            let ratio = b.size_bytes as f64 / a.size_bytes.max(1) as f64;
-            let detail = format!(
-                "{image} {} vs {than} {} ({ratio:.1}x smaller)",
-                human_bytes(a.size_bytes),
-                human_bytes(b.size_bytes)
-            );
-            check(name, a.size_bytes < b.size_bytes, detail)
+            let finding = Finding::Smaller {
+                than: than.clone(),
+                size: a.size_bytes,
+                than_size: b.size_bytes,
+            };
+            let ok = a.size_bytes < b.size_bytes;
+            measured(
+                check(name, image, ok, finding),
+                a.size_bytes as f64,
+                b.size_bytes as f64,
+                Unit::Bytes,
+            )
         }
         Budget::MinRatio { image, than, ratio } => {
             let name = format!("min_ratio {than} / {image}");
@@ -71,54 +89,65 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
                 return missing(name, &format!("{image} or {than}"));
             };
             let actual = b.size_bytes as f64 / a.size_bytes.max(1) as f64;
-            check(
-                name,
-                actual >= *ratio,
-                format!(
-                    "{than} is {actual:.1}x the size of {image}; the budget asks at least {ratio}x"
-                ),
+            let finding = Finding::MinRatio {
+                than: than.clone(),
+                actual,
+                ratio: *ratio,
+            };
+            measured(
+                check(name, image, actual >= *ratio, finding),
+                actual,
+                *ratio,
+                Unit::Ratio,
             )
         }
         Budget::MaxSize { image, bytes } => {
-            bytes_budget("max_size", image, inputs, |i| i.size_bytes, bytes.0, "size")
+            bytes_budget("max_size", image, inputs, ByteFigure::Size, bytes.0)
         }
         Budget::MaxCompressed { image, bytes } => bytes_budget(
             "max_compressed",
             image,
             inputs,
-            |i| i.compressed_bytes,
+            ByteFigure::Compressed,
             bytes.0,
-            "compressed size",
         ),
         Budget::MaxWastedBytes { image, bytes } => bytes_budget(
             "max_wasted_bytes",
             image,
             inputs,
-            |i| i.wasted_bytes,
+            ByteFigure::Wasted,
             bytes.0,
-            "wasted space",
         ),
         Budget::MinEfficiency { image, ratio } => {
             let name = format!("min_efficiency {image}");
             let Some(i) = inputs.image(image) else {
                 return missing(name, image);
             };
-            let detail = format!(
-                "{image} efficiency {:.2} % (bound >= {:.2} %)",
-                i.efficiency * 100.0,
-                ratio * 100.0
-            );
-            check(name, i.efficiency >= *ratio, detail)
+            let finding = Finding::MinEfficiency {
+                value: i.efficiency,
+                bound: *ratio,
+            };
+            measured(
+                check(name, image, i.efficiency >= *ratio, finding),
+                i.efficiency,
+                *ratio,
+                Unit::Fraction,
+            )
         }
         Budget::MaxLayers { image, layers } => {
             let name = format!("max_layers {image}");
             let Some(i) = inputs.image(image) else {
                 return missing(name, image);
             };
-            check(
-                name,
-                i.layer_count <= *layers,
-                format!("{image} has {} layer(s) (bound <= {layers})", i.layer_count),
+            let finding = Finding::MaxLayers {
+                value: i.layer_count,
+                bound: *layers,
+            };
+            measured(
+                check(name, image, i.layer_count <= *layers, finding),
+                i.layer_count as f64,
+                *layers as f64,
+                Unit::Layers,
             )
         }
         Budget::NonRoot { image } => {
@@ -126,77 +155,77 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
             let Some(i) = inputs.image(image) else {
                 return missing(name, image);
             };
-            let user = if i.config.user.is_empty() {
-                "root (no USER)"
-            } else {
-                i.config.user.as_str()
+            let finding = Finding::User {
+                user: i.config.user.clone(),
             };
-            check(
-                name,
-                !i.posture.runs_as_root,
-                format!("{image} runs as {user}"),
-            )
+            check(name, image, !i.posture.runs_as_root, finding)
         }
         Budget::MaxStopMs { image, ms } => {
             let name = format!("max_stop_ms {image}");
             let Some(i) = inputs.image(image) else {
                 return missing(name, image);
             };
-            let Some(run) = &i.run else {
-                return check(
-                    name,
-                    false,
-                    format!("{image} did not run, so its stop time is unknown"),
-                );
-            };
-            let detail = format!("{image} stopped in {} ms (bound <= {ms} ms)", run.stop_ms);
-            check(name, run.stop_ms <= *ms, detail)
+            let value = i.run.as_ref().map(|run| run.stop_ms);
+            let ok = value.is_some_and(|v| v <= *ms);
+            let c = check(name, image, ok, Finding::StopMs { value, bound: *ms });
+            match value {
+                Some(v) => measured(c, v as f64, *ms as f64, Unit::Milliseconds),
+                None => c,
+            }
         }
         Budget::MaxOverhead { image, path, ratio } => {
             let name = format!("max_overhead {image} {path}");
             let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
                 return missing(name, image);
             };
-            let Some(size) = fs
+            let file = fs
                 .resolve(path)
                 .and_then(|p| fs.fs.get(p.trim_start_matches('/')))
                 .and_then(|n| match n {
                     crate::analysis::Node::File { size } => Some(*size),
                     _ => None,
-                })
-            else {
-                return check(name, false, format!("{image} has no file {path}"));
+                });
+            let finding = Finding::Overhead {
+                path: path.clone(),
+                size: i.size_bytes,
+                file,
+                ratio: *ratio,
+            };
+            let Some(size) = file else {
+                return check(name, image, false, finding);
             };
             let actual = i.size_bytes as f64 / size.max(1) as f64;
-            let detail = format!(
-                "{image} is {} for a {path} of {}: {actual:.3}x (bound <= {ratio}x)",
-                human_bytes(i.size_bytes),
-                human_bytes(size)
-            );
-            check(name, actual <= *ratio, detail)
+            measured(
+                check(name, image, actual <= *ratio, finding),
+                actual,
+                *ratio,
+                Unit::Ratio,
+            )
         }
     }
 }
 
-fn bytes_budget(
-    kind: &str,
-    image: &str,
-    inputs: &Inputs,
-    figure: impl Fn(&ImageReport) -> u64,
-    bound: u64,
-    what: &str,
-) -> Check {
+fn bytes_budget(kind: &str, image: &str, inputs: &Inputs, figure: ByteFigure, bound: u64) -> Check {
     let name = format!("{kind} {image}");
     let Some(i) = inputs.image(image) else {
         return missing(name, image);
     };
-    let value = figure(i);
-    let detail = format!(
-        "{image} {what} {} ({value} B), bound <= {} ({bound} B)",
-        human_bytes(value),
-        human_bytes(bound)
-    );
-    check(name, value <= bound, detail)
+    let value = match figure {
+        ByteFigure::Size => i.size_bytes,
+        ByteFigure::Compressed => i.compressed_bytes,
+        ByteFigure::Wasted => i.wasted_bytes,
+    };
+    let finding = Finding::Bytes {
+        figure,
+        value,
+        bound,
+    };
+    measured(
+        check(name, image, value <= bound, finding),
+        value as f64,
+        bound as f64,
+        Unit::Bytes,
+    )
 }
 
 /// Every structure test of the manifest, in order.
@@ -221,50 +250,47 @@ fn structure_test(index: usize, test: &StructureTest, inputs: &Inputs) -> Check 
             let Some(i) = inputs.image(image) else {
                 return missing(name, image);
             };
-            let mut wrong = Vec::new();
-            let mut fine = Vec::new();
+            let mut aspects = Vec::new();
             if let Some(ports) = exposed_ports {
-                let mut want = ports.clone();
-                want.sort();
-                let line = format!("exposed ports {:?}", i.config.exposed_ports);
-                if want == i.config.exposed_ports {
-                    fine.push(line)
-                } else {
-                    wrong.push(format!("{line}, expected {want:?}"))
-                }
+                let mut expected = ports.clone();
+                expected.sort();
+                aspects.push(Aspect {
+                    ok: expected == i.config.exposed_ports,
+                    kind: AspectKind::ExposedPorts {
+                        found: i.config.exposed_ports.clone(),
+                        expected,
+                    },
+                });
             }
             if let Some(want) = non_root {
-                let line = format!("user `{}`", i.config.user);
-                if *want != i.posture.runs_as_root {
-                    fine.push(line)
-                } else {
-                    wrong.push(format!("{line}, expected non_root: {want}"))
-                }
+                aspects.push(Aspect {
+                    ok: *want != i.posture.runs_as_root,
+                    kind: AspectKind::NonRoot {
+                        user: i.config.user.clone(),
+                        expected: *want,
+                    },
+                });
             }
             if let Some(want) = entrypoint {
-                let line = format!("entrypoint {:?}", i.config.entrypoint);
-                if *want == i.config.entrypoint {
-                    fine.push(line)
-                } else {
-                    wrong.push(format!("{line}, expected {want:?}"))
-                }
+                aspects.push(Aspect {
+                    ok: *want == i.config.entrypoint,
+                    kind: AspectKind::Entrypoint {
+                        found: i.config.entrypoint.clone(),
+                        expected: want.clone(),
+                    },
+                });
             }
             if let Some(want) = healthcheck {
-                let line = match &i.config.healthcheck {
-                    Some(test) => format!("healthcheck `{}`", test.join(" ")),
-                    None => "no healthcheck".to_string(),
-                };
-                if *want == i.config.healthcheck.is_some() {
-                    fine.push(line)
-                } else {
-                    wrong.push(format!("{line}, expected present: {want}"))
-                }
+                aspects.push(Aspect {
+                    ok: *want == i.config.healthcheck.is_some(),
+                    kind: AspectKind::Healthcheck {
+                        found: i.config.healthcheck.clone(),
+                        expected: *want,
+                    },
+                });
             }
-            if wrong.is_empty() {
-                check(name, true, fine.join("; "))
-            } else {
-                check(name, false, wrong.join("; "))
-            }
+            let ok = aspects.iter().all(|a| a.ok);
+            check(name, image, ok, Finding::Metadata { aspects })
         }
         StructureTest::File {
             image,
@@ -279,12 +305,12 @@ fn structure_test(index: usize, test: &StructureTest, inputs: &Inputs) -> Check 
                 return missing(name, image);
             };
             let found = fs.resolve(path);
-            let detail = match &found {
-                Some(real) if real == path => format!("{path} is in {image}"),
-                Some(real) => format!("{path} is in {image} (as {real})"),
-                None => format!("{path} is not in {image}"),
+            let ok = found.is_some() == *exists;
+            let finding = Finding::File {
+                path: path.clone(),
+                found,
             };
-            check(name, found.is_some() == *exists, detail)
+            check(name, image, ok, finding)
         }
         StructureTest::Command {
             image,
@@ -293,23 +319,24 @@ fn structure_test(index: usize, test: &StructureTest, inputs: &Inputs) -> Check 
             output_contains,
         } => {
             let name = format!("command {image} {}", run.join(" "));
-            match inputs.commands.get(&index) {
-                None => missing(name, image),
-                Some(Err(why)) => check(name, false, why.clone()),
-                Some(Ok((code, output))) => {
-                    let first = output.lines().next().unwrap_or("").trim();
-                    let mut ok = code == exit_code;
-                    let mut detail =
-                        format!("exit {code} (expected {exit_code}), output `{first}`");
-                    if let Some(needle) = output_contains {
-                        if !output.contains(needle.as_str()) {
-                            ok = false;
-                            detail.push_str(&format!(", expected it to contain `{needle}`"));
-                        }
-                    }
-                    check(name, ok, detail)
+            let Some(outcome) = inputs.commands.get(&index) else {
+                return missing(name, image);
+            };
+            let ok = match outcome {
+                Err(_) => false,
+                Ok((code, output)) => {
+                    code == exit_code
+                        && output_contains
+                            .as_ref()
+                            .is_none_or(|needle| output.contains(needle.as_str()))
                 }
-            }
+            };
+            let finding = Finding::Command {
+                outcome: outcome.clone(),
+                exit_code: *exit_code,
+                output_contains: output_contains.clone(),
+            };
+            check(name, image, ok, finding)
         }
     }
 }
@@ -320,22 +347,18 @@ pub fn probes(images: &[ImageReport]) -> Vec<Check> {
         .iter()
         .filter_map(|image| {
             let run = image.run.as_ref()?;
-            let failed: Vec<String> = run
+            let failed = run
                 .probes
                 .iter()
                 .filter(|p| !p.ok)
-                .map(|p| format!("{} ({})", p.path, p.detail))
+                .map(|p| (p.path.clone(), p.detail.clone()))
                 .collect();
-            let detail = if failed.is_empty() {
-                format!("{} probes answered as expected", run.probes.len())
-            } else {
-                format!("failed: {}", failed.join(", "))
+            let finding = Finding::Probes {
+                count: run.probes.len(),
+                failed,
             };
-            Some(check(
-                format!("probes {}", image.variant),
-                run.probes_ok,
-                detail,
-            ))
+            let name = format!("probes {}", image.variant);
+            Some(check(name, &image.variant, run.probes_ok, finding))
         })
         .collect()
 }
@@ -348,16 +371,13 @@ pub fn hardening(images: &[ImageReport], hardened: &dyn Fn(&str) -> bool) -> Vec
         .filter(|image| hardened(&image.variant))
         .filter_map(|image| {
             let run = image.run.as_ref()?;
-            let detail = format!(
-                "{}; probes {}",
-                ran_with(&run.security),
-                if run.probes_ok { "passed" } else { "FAILED" }
-            );
-            Some(check(
-                format!("hardened {}", image.variant),
-                run.security.hardened() && run.probes_ok,
-                detail,
-            ))
+            let finding = Finding::Hardened {
+                security: run.security.clone(),
+                probes_ok: run.probes_ok,
+            };
+            let name = format!("hardened {}", image.variant);
+            let ok = run.security.hardened() && run.probes_ok;
+            Some(check(name, &image.variant, ok, finding))
         })
         .collect()
 }
@@ -395,14 +415,36 @@ mod tests {
     fn eval(budget: Budget, images: &[ImageReport]) -> Check {
         let analyses = HashMap::new();
         let commands = HashMap::new();
-        super::budget(
+        worded(super::budget(
             &budget,
             &Inputs {
                 images,
                 analyses: &analyses,
                 commands: &commands,
             },
-        )
+        ))
+    }
+
+    /// The check with its words, as the report shows it.
+    fn worded(mut check: Check) -> Check {
+        check.detail = crate::report::describe(&check);
+        check
+    }
+
+    #[test]
+    fn budgets_carry_the_figure_the_bound_and_the_unit() {
+        let c = eval(
+            Budget::MaxSize {
+                image: "multistage".into(),
+                bytes: ByteSize(1_000_000),
+            },
+            &[image("multistage", 1_500_000)],
+        );
+        assert!(!c.ok);
+        assert_eq!(c.image, "multistage");
+        assert_eq!(c.measured, Some(1_500_000.0));
+        assert_eq!(c.bound, Some(1_000_000.0));
+        assert_eq!(c.unit, Some(Unit::Bytes));
     }
 
     #[test]
@@ -663,11 +705,11 @@ mod tests {
                 output_contains: None,
             },
         ];
-        let checks = structure(&tests, &inputs);
+        let checks: Vec<Check> = structure(&tests, &inputs).into_iter().map(worded).collect();
         let oks: Vec<bool> = checks.iter().map(|c| c.ok).collect();
         assert_eq!(oks, [true, true, true, true, false], "{checks:#?}");
         assert_eq!(checks[2].name, "file multistage /bin/sh absent");
-        let wrong = structure(
+        let wrong: Vec<Check> = structure(
             &[StructureTest::Metadata {
                 image: "multistage".into(),
                 exposed_ports: Some(vec!["80/tcp".into()]),
@@ -676,7 +718,10 @@ mod tests {
                 healthcheck: None,
             }],
             &inputs,
-        );
+        )
+        .into_iter()
+        .map(worded)
+        .collect();
         assert!(
             !wrong[0].ok && wrong[0].detail.contains("expected [\"80/tcp\"]"),
             "{:?}",
@@ -707,14 +752,14 @@ mod tests {
             &inputs,
         );
         assert!(ok.ok, "{ok:?}");
-        let absent = super::budget(
+        let absent = worded(super::budget(
             &Budget::MaxOverhead {
                 image: "multistage".into(),
                 path: "/nope".into(),
                 ratio: 1.05,
             },
             &inputs,
-        );
+        ));
         assert!(!absent.ok && absent.detail.contains("no file /nope"));
     }
 }

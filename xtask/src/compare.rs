@@ -234,7 +234,7 @@ async fn measure_and_check(
                     labels: image.labels.clone(),
                 },
                 posture: Posture {
-                    runs_as_root: checks::is_root(&image.user),
+                    runs_as_root: crate::model::is_root(&image.user),
                     has_shell: analysis.has_shell(),
                     has_package_manager: analysis.has_package_manager(),
                 },
@@ -287,10 +287,12 @@ async fn measure_and_check(
                         }
                     ));
                 }
+                // An error is already words: the engine's or the runner's message.
                 run_checks.push(Check {
                     name: format!("run {}", image.variant),
-                    ok: false,
+                    image: image.variant.clone(),
                     detail: format!("{err:#}"),
+                    ..Check::default()
                 });
             }
         }
@@ -334,6 +336,7 @@ async fn measure_and_check(
         manifest.variants[variant].hardened
     }));
     all.extend(run_checks);
+    crate::report::describe_all(&mut all);
     Ok(Report {
         schema: model::SCHEMA,
         ok: all.iter().all(|c| c.ok),

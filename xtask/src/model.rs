@@ -161,12 +161,161 @@ pub struct LoadReport {
     pub p99_ms: f64,
 }
 
-/// One check: a budget, a structure test or the multistage-is-smaller rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One check: a budget, a structure test or the multistage-is-smaller rule. The checks fill in
+/// what was measured, the bound and the unit; the rendering layer writes `detail` from them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Check {
     /// Stable and readable, e.g. `max_size multistage` or `smaller multistage < simples`.
     pub name: String,
     pub ok: bool,
-    /// The figure, the bound and the image, e.g. `1.42 MB <= 3.00 MB`.
+    /// The figure, the bound and the image in words, e.g. `1.42 MB <= 3.00 MB`.
     pub detail: String,
+    /// The image the check is about.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// The figure measured, in `unit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<f64>,
+    /// The bound it is held to, in `unit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
+    /// Everything the words need; not part of `report.json`, which carries `detail` instead.
+    #[serde(skip)]
+    pub finding: Finding,
+}
+
+/// The unit of a check's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Bytes,
+    /// A ratio of two sizes ("x").
+    Ratio,
+    /// A share between 0 and 1.
+    Fraction,
+    Layers,
+    Milliseconds,
+}
+
+/// What a check found, as data: the rendering layer turns it into `Check::detail`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Finding {
+    /// Already in words (a check read back from `report.json`).
+    #[default]
+    Described,
+    /// The image has no figures: it was not built or could not be measured.
+    Missing {
+        what: String,
+    },
+    /// `image` is smaller than `than`.
+    Smaller {
+        than: String,
+        size: u64,
+        than_size: u64,
+    },
+    /// `than` is `actual` times the size of the image; the budget asks `ratio`.
+    MinRatio {
+        than: String,
+        actual: f64,
+        ratio: f64,
+    },
+    /// A byte figure against its bound.
+    Bytes {
+        figure: ByteFigure,
+        value: u64,
+        bound: u64,
+    },
+    MinEfficiency {
+        value: f64,
+        bound: f64,
+    },
+    MaxLayers {
+        value: usize,
+        bound: usize,
+    },
+    /// The configured user (empty: none, so root).
+    User {
+        user: String,
+    },
+    /// How long the stop took, when the image ran.
+    StopMs {
+        value: Option<u64>,
+        bound: u64,
+    },
+    /// The image's size against one file in it, when the file is there.
+    Overhead {
+        path: String,
+        size: u64,
+        file: Option<u64>,
+        ratio: f64,
+    },
+    /// The metadata aspects a structure test looked at.
+    Metadata {
+        aspects: Vec<Aspect>,
+    },
+    /// Where a path was found (`Some(real)` after links), or not.
+    File {
+        path: String,
+        found: Option<String>,
+    },
+    /// How a structure test's command ended.
+    Command {
+        outcome: Result<(i64, String), String>,
+        exit_code: i64,
+        output_contains: Option<String>,
+    },
+    /// The probes of one running variant: how many, and the failed ones with why.
+    Probes {
+        count: usize,
+        failed: Vec<(String, String)>,
+    },
+    /// How a variant meant to run hardened ran.
+    Hardened {
+        security: RunSecurity,
+        probes_ok: bool,
+    },
+}
+
+/// Which byte figure a byte budget bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteFigure {
+    Size,
+    Compressed,
+    Wasted,
+}
+
+/// One aspect of an image's configuration that a metadata test compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aspect {
+    pub ok: bool,
+    pub kind: AspectKind,
+}
+
+/// What a metadata aspect found and expected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AspectKind {
+    ExposedPorts {
+        found: Vec<String>,
+        expected: Vec<String>,
+    },
+    NonRoot {
+        user: String,
+        expected: bool,
+    },
+    Entrypoint {
+        found: Vec<String>,
+        expected: Vec<String>,
+    },
+    Healthcheck {
+        found: Option<Vec<String>>,
+        expected: bool,
+    },
+}
+
+/// Whether a config's `User` means root: empty, `root`, `0`, with or without a group.
+pub fn is_root(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or("");
+    name.is_empty() || name == "root" || name == "0"
 }

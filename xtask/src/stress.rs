@@ -1318,6 +1318,7 @@ fn verdicts(
             name: "load without errors".into(),
             ok: load.errors == 0 && load.requests > 0,
             detail: format!("{} errors in {} requests", load.errors, load.requests),
+            ..Check::default()
         },
         Check {
             name: "no crash".into(),
@@ -1327,6 +1328,7 @@ fn verdicts(
                 describe(&garbage.container),
                 describe(&idle.container)
             ),
+            ..Check::default()
         },
         Check {
             name: "garbage never accepted".into(),
@@ -1336,11 +1338,13 @@ fn verdicts(
             } else {
                 format!("answered 2xx: {}", accepted.join(", "))
             },
+            ..Check::default()
         },
         Check {
             name: "healthz after garbage".into(),
             ok: garbage.healthz.ok(),
             detail: stress_healthz(&garbage.healthz),
+            ..Check::default()
         },
         Check {
             name: "memory bound".into(),
@@ -1353,6 +1357,7 @@ fn verdicts(
                 memory(garbage.memory_before_bytes),
                 MEMORY_BOUND >> 20
             ),
+            ..Check::default()
         },
         Check {
             name: "healthz while idle connections are held".into(),
@@ -1362,6 +1367,7 @@ fn verdicts(
                 stress_healthz(&idle.healthz),
                 idle.opened
             ),
+            ..Check::default()
         },
         Check {
             name: "in-flight requests finish".into(),
@@ -1376,6 +1382,7 @@ fn verdicts(
                 }
                 detail
             },
+            ..Check::default()
         },
     ]
 }

@@ -178,7 +178,7 @@ impl LogScale {
 
 /// How a container ran, in words: what the report's run details and the hardening check say.
 pub fn ran_with(security: &crate::model::RunSecurity) -> String {
-    let user = if crate::checks::is_root(&security.user) {
+    let user = if crate::model::is_root(&security.user) {
         "as root".to_string()
     } else {
         format!("as user {}", security.user)

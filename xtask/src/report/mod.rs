@@ -6,6 +6,7 @@
 //! I/O and stamps no time, so the same report always renders to the same bytes and the golden
 //! tests in `tests.rs` can pin the output down.
 
+mod checks;
 mod human;
 mod markdown;
 pub mod progress;
@@ -18,6 +19,7 @@ mod tests;
 
 use crate::model::{Check, ImageReport, Report};
 
+pub use checks::{describe, describe_all};
 pub use human::{human_bytes, ran_with};
 
 /// How output for people looks; decided once in main from NO_COLOR and whether stdout is a terminal.

@@ -437,11 +437,13 @@ mod tests {
                     name: "load without errors".into(),
                     ok: true,
                     detail: "0 errors".into(),
+                    ..Check::default()
                 },
                 Check {
                     name: "memory bound".into(),
                     ok,
                     detail: "2.00 MB".into(),
+                    ..Check::default()
                 },
             ],
         }

@@ -199,6 +199,7 @@ fn markdown_escapes_pipes_and_newlines_in_cells() {
         name: "odd | name".to_string(),
         ok: false,
         detail: "first line\nsecond | line".to_string(),
+        ..Check::default()
     });
     let md = markdown(&report, None);
     let row = md
