@@ -554,3 +554,319 @@ fn selecting_an_unknown_variant_is_a_usage_error() {
     let err = m.select(&["nope".into()]).unwrap_err();
     assert!(err.downcast_ref::<UsageError>().is_some());
 }
+
+// The bad manifests the binary refuses with exit code 2. Each case is the project's own
+// `docker/images.yaml` with one small edit (or a whole text, for shapes no edit reaches), parsed
+// as if it were that file. `xtask/tests/bad_manifests.rs` runs the binary on one of them, to show
+// that the refusal comes before the engine and becomes exit code 2.
+
+/// One bad manifest.
+struct Case {
+    name: &'static str,
+    /// The manifest's text: the project's own with `(old, new)` replaced, each exactly once, or
+    /// a whole text of its own.
+    text: Text,
+    /// Where the error must point: a text that occurs once in the bad manifest, with `^` in
+    /// front of the exact character. Written as text rather than numbers so that the project's
+    /// manifest can change without breaking the cases that do not touch the changed lines.
+    at: &'static str,
+    /// What the message must start with, right after the position: the field path (or, for the
+    /// document as a whole, the start of the sentence) and what is wrong.
+    says: &'static str,
+}
+
+enum Text {
+    Edit(&'static [(&'static str, &'static str)]),
+    Whole(&'static str),
+}
+
+use Text::{Edit, Whole};
+
+/// The 28 bad manifests, each named so that a failure says which.
+fn bad_manifests() -> Vec<Case> {
+    vec![
+        Case {
+            name: "port-zero",
+            text: Edit(&[("port: 8080", "port: 0")]),
+            at: "port: ^0 ",
+            says: "port: `0` is not allowed; expected a port number from 1 to 65535",
+        },
+        Case {
+            name: "port-out-of-range",
+            text: Edit(&[("port: 8080", "port: 70000")]),
+            at: "port: ^70000",
+            says: "port: `70000` is not allowed; expected a port number from 1 to 65535",
+        },
+        Case {
+            name: "port-not-a-number",
+            text: Edit(&[("port: 8080", "port: eighty")]),
+            at: "port: ^eighty",
+            says: "port: `eighty` is not allowed; expected a port number",
+        },
+        Case {
+            name: "duplicate-field",
+            text: Edit(&[("port: 8080", "port: 8080\nport: 8081")]),
+            at: "^port: 8081",
+            says: "port: duplicate key, first at line ",
+        },
+        Case {
+            name: "duplicate-variant",
+            text: Edit(&[(
+                "  target:     {",
+                "  simples:    { dockerfile: docker/Dockerfile.multistage }\n  target:     {",
+            )]),
+            at: "^simples:    { dockerfile: docker/Dockerfile.multistage }",
+            says: "variants.simples: duplicate key, first at line ",
+        },
+        Case {
+            name: "empty-file",
+            text: Whole(""),
+            at: "^",
+            says: "the manifest is empty;",
+        },
+        Case {
+            name: "not-a-mapping",
+            text: Whole("# the variants, as a list\n- simples\n- multistage\n"),
+            at: "^- simples",
+            says: "the manifest must be a mapping of fields",
+        },
+        Case {
+            name: "syntax-error",
+            text: Edit(&[("{ path: /missing, status: 404 }", "{ path: /missing, status: 404")]),
+            // The plain scalar `404` runs on over the blank line into `run`, so the parser
+            // notices the unclosed mapping only at the colon after it.
+            at: "run^:\n",
+            says: "invalid YAML: did not find expected ',' or '}'",
+        },
+        Case {
+            name: "missing-repository",
+            text: Edit(&[(
+                "repository: webtest          # image name; tags are the variant names\n",
+                "",
+            )]),
+            at: "^context: ..",
+            says: "repository: missing, and it is required",
+        },
+        Case {
+            name: "unknown-field",
+            text: Edit(&[("host_ca_certificates: true", "host_ca_certificate: true")]),
+            at: "^host_ca_certificate: true",
+            says: "recipes.rust-toolchain.host_ca_certificate: unknown field, expected one of",
+        },
+        Case {
+            name: "run-not-a-boolean",
+            text: Edit(&[("target: builder, run: false", "target: builder, run: yes please")]),
+            at: "run: ^yes please",
+            says: "variants.target.run: `yes please` is not allowed; expected true or false",
+        },
+        Case {
+            name: "dockerfile-is-a-directory",
+            text: Edit(&[(
+                "{ dockerfile: docker/Dockerfile.simples,",
+                "{ dockerfile: docker,",
+            )]),
+            at: "dockerfile: ^docker,",
+            says: "variants.simples.dockerfile: `docker` is a directory",
+        },
+        Case {
+            name: "dockerfile-missing",
+            text: Edit(&[(
+                "{ dockerfile: docker/Dockerfile.simples,",
+                "{ dockerfile: docker/Dockerfile.nope,",
+            )]),
+            at: "dockerfile: ^docker/Dockerfile.nope",
+            says: "variants.simples.dockerfile: `docker/Dockerfile.nope` does not exist",
+        },
+        Case {
+            name: "empty-target",
+            text: Edit(&[("target: slim,", "target: '',")]),
+            at: "target: ^'',",
+            says: "variants.slim.target: empty;",
+        },
+        Case {
+            name: "empty-variants",
+            text: Edit(&[
+                ("variants:\n", "variants: {}\n"),
+                ("  simples:    { dockerfile: docker/Dockerfile.simples,    run: true }\n", ""),
+                ("  multistage: { dockerfile: docker/Dockerfile.multistage, run: true }\n", ""),
+                ("  target:     { dockerfile: docker/Dockerfile.multistage, target: builder, run: false }\n", ""),
+                ("  slim:       { dockerfile: docker/Dockerfile.multistage, target: slim, run: true }\n", ""),
+                ("  distroless: { dockerfile: docker/Dockerfile.multistage, target: distroless, run: true }\n", ""),
+            ]),
+            at: "variants: ^{}",
+            says: "variants: at least one variant is needed",
+        },
+        Case {
+            name: "probe-status",
+            text: Edit(&[("status: 404", "status: 600")]),
+            at: "status: ^600",
+            says: "probe[3].status: `600` is not allowed; expected an HTTP status from 100 to 599",
+        },
+        Case {
+            name: "starts-negative",
+            text: Edit(&[("starts: 3 ", "starts: -1 ")]),
+            at: "starts: ^-1",
+            says: "run.starts: `-1` is not allowed; expected a whole number of at least 1",
+        },
+        Case {
+            name: "ready-timeout-zero",
+            text: Edit(&[("ready_timeout_secs: 30", "ready_timeout_secs: 0")]),
+            at: "ready_timeout_secs: ^0",
+            says: "run.ready_timeout_secs: `0` is not allowed;",
+        },
+        Case {
+            name: "concurrency-zero",
+            text: Edit(&[("concurrency: 16", "concurrency: 0")]),
+            at: "concurrency: ^0",
+            says: "run.load.concurrency: `0` is not allowed; expected a whole number of at least 1",
+        },
+        Case {
+            name: "structure-unknown-variant",
+            text: Edit(&[("command: { image: slim,", "command: { image: slm,")]),
+            at: "image: ^slm,",
+            says: "structure[7].command.image: no variant `slm` (known: simples, multistage, target, slim, distroless)",
+        },
+        Case {
+            name: "budget-unknown-variant",
+            text: Edit(&[("non_root: { image: distroless }", "non_root: { image: distroles }")]),
+            at: "image: ^distroles }",
+            says: "budgets[9].non_root.image: no variant `distroles`",
+        },
+        Case {
+            name: "max-size-zero",
+            text: Edit(&[("bytes: 3 MB", "bytes: 0 MB")]),
+            at: "bytes: ^0 MB",
+            says: "budgets[2].max_size.bytes: `0 MB` is not allowed; expected a size above 0",
+        },
+        Case {
+            name: "max-compressed-negative",
+            text: Edit(&[("bytes: 2 MB", "bytes: -1")]),
+            at: "bytes: ^-1",
+            says: "budgets[4].max_compressed.bytes: `-1` is not allowed; expected a size above 0",
+        },
+        Case {
+            name: "min-ratio-zero",
+            text: Edit(&[("ratio: 100", "ratio: 0")]),
+            at: "than: simples, ratio: ^0",
+            says: "budgets[1].min_ratio.ratio: `0` is not allowed; expected a number above 0",
+        },
+        Case {
+            name: "min-efficiency-above-one",
+            text: Edit(&[("ratio: 0.99", "ratio: 1.5")]),
+            at: "ratio: ^1.5",
+            says: "budgets[6].min_efficiency.ratio: `1.5` is not allowed; expected a fraction above 0 and at most 1",
+        },
+        Case {
+            name: "max-layers-zero",
+            text: Edit(&[("layers: 1 }", "layers: 0 }")]),
+            at: "layers: ^0 }",
+            says: "budgets[5].max_layers.layers: `0` is not allowed; expected a whole number of at least 1",
+        },
+        Case {
+            name: "max-overhead-below-one",
+            text: Edit(&[("ratio: 1.05", "ratio: 0.5")]),
+            at: "ratio: ^0.5",
+            says: "budgets[3].max_overhead.ratio: `0.5` is not allowed; expected a number of at least 1",
+        },
+        Case {
+            name: "max-stop-ms-zero",
+            text: Edit(&[("ms: 1000", "ms: 0")]),
+            at: "ms: ^0 }",
+            says: "budgets[10].max_stop_ms.ms: `0` is not allowed;",
+        },
+    ]
+}
+
+/// The 1-based line and column of the `^` in `at`, found in `text`, where `at` without its
+/// caret must occur exactly once.
+fn position(text: &str, at: &str) -> Result<(usize, usize), String> {
+    let caret = at.find('^').ok_or("`at` marks the place with ^")?;
+    let needle = at.replacen('^', "", 1);
+    let start = if needle.is_empty() {
+        0
+    } else {
+        if text.matches(&needle).count() != 1 {
+            return Err(format!(
+                "`{needle}` must occur exactly once in the bad manifest"
+            ));
+        }
+        text.find(&needle).unwrap_or(0)
+    };
+    let offset = start + caret;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Ok((line, column))
+}
+
+/// The case's manifest text: the project's own, edited, or a text of its own.
+fn text_of(case: &Case) -> Result<String, String> {
+    match &case.text {
+        Whole(text) => Ok(text.to_string()),
+        Edit(edits) => {
+            let mut text = std::fs::read_to_string(dir().join("images.yaml"))
+                .map_err(|err| format!("read docker/images.yaml: {err}"))?;
+            for (old, new) in *edits {
+                if text.matches(old).count() != 1 {
+                    return Err(format!(
+                        "`{old}` must occur exactly once in docker/images.yaml"
+                    ));
+                }
+                text = text.replacen(old, new, 1);
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// What is wrong with how one case is refused, or nothing.
+fn refusal(case: &Case) -> Result<(), String> {
+    let path = dir().join("images.yaml");
+    let text = text_of(case)?;
+    let (line, column) = position(&text, case.at)?;
+    let err = match Manifest::parse(&text, &path) {
+        Ok(_) => return Err("the manifest was accepted".into()),
+        Err(err) => err,
+    };
+    let mut problems = Vec::new();
+    // A `UsageError` is what makes the binary exit with 2 rather than 1.
+    if err.downcast_ref::<UsageError>().is_none() {
+        problems.push("the error is not a UsageError (exit code 2)".to_string());
+    }
+    // One line, with no `caused by:` below it.
+    if err.chain().count() != 1 {
+        problems.push(format!("the error has a chain: {err:#}"));
+    }
+    let message = err.to_string();
+    let expected = format!("{}:{line}:{column}: {}", path.display(), case.says);
+    if !message.starts_with(&expected) {
+        problems.push(format!("the message does not start with `{expected}`"));
+    }
+    if message.contains('\n') {
+        problems.push("the message is more than one line".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n  got: {message}", problems.join("; ")))
+    }
+}
+
+#[test]
+fn every_bad_manifest_is_refused_with_one_located_line_and_a_usage_error() {
+    let cases = bad_manifests();
+    assert_eq!(cases.len(), 28, "keep the 28 bad manifests");
+    let mut failures = Vec::new();
+    for case in &cases {
+        if let Err(problem) = refusal(case) {
+            failures.push(format!("{}: {problem}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad manifests were not refused as they should be:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
