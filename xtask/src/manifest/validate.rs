@@ -1,0 +1,278 @@
+//! What serde cannot check: the shape of the document, names that follow Docker's rules, paths
+//! that exist, references between sections (a budget naming a variant, a base naming a recipe)
+//! and limits that make sense. Each error points at the field it is about.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use super::messages::{allowed, show};
+use super::positions::{Pos, Shape, Spots};
+use super::schema::{Budget, Raw, StructureTest};
+use super::ManifestError;
+
+/// Validation of a deserialised manifest, with the positions of its fields for the messages.
+pub(super) struct Check<'a> {
+    pub(super) file: &'a Path,
+    pub(super) spots: &'a Spots,
+}
+
+impl Check<'_> {
+    fn at(&self, pos: Option<Pos>, message: String) -> ManifestError {
+        ManifestError::at(self.file, pos, message)
+    }
+
+    /// An error about the value at `path`, e.g. `budgets[1].max_size.bytes`.
+    fn fail(&self, path: &str, message: impl fmt::Display) -> ManifestError {
+        self.at(Some(self.spots.near(path)), format!("{path}: {message}"))
+    }
+
+    /// An error about the key at `path` itself, such as a variant's name.
+    fn fail_key(&self, path: &str, message: impl fmt::Display) -> ManifestError {
+        let pos = self
+            .spots
+            .key(path)
+            .unwrap_or_else(|| self.spots.near(path));
+        self.at(Some(pos), format!("{path}: {message}"))
+    }
+
+    /// A value out of its range: says what was written and what is allowed.
+    fn not_allowed(&self, path: &str, value: impl fmt::Display) -> ManifestError {
+        let shown = match self.spots.text(path) {
+            Some(text) => show(text),
+            None => format!("`{value}`"),
+        };
+        let allowed = allowed(path).unwrap_or("something else");
+        self.fail(path, format!("{shown} is not allowed; expected {allowed}"))
+    }
+
+    /// Refuses what is not one YAML mapping, and keys written twice, before serde reads it:
+    /// serde_yaml would let a duplicate pass silently for a map (the last one wins) and report
+    /// the others without a position.
+    pub(super) fn document(&self) -> Result<(), ManifestError> {
+        let spots = self.spots;
+        if let Some(duplicate) = &spots.duplicate {
+            return Err(self.at(
+                Some(duplicate.at),
+                format!(
+                    "{}: duplicate key, first at line {}; each key may appear only once",
+                    duplicate.path, duplicate.first.line
+                ),
+            ));
+        }
+        if let Some(at) = spots.second_document {
+            return Err(self.at(
+                Some(at),
+                "the manifest must be one YAML document; this `---` starts a second".into(),
+            ));
+        }
+        match &spots.root {
+            Some(Shape::Mapping) => Ok(()),
+            None => Err(self.at(
+                Some(Pos::START),
+                "the manifest is empty; it needs at least `repository:` and `variants:`".into(),
+            )),
+            Some(shape) => Err(self.at(
+                spots.value("").or(Some(Pos::START)),
+                format!(
+                    "the manifest must be a mapping of fields such as `repository:` and `variants:`, not {}",
+                    shape.describe()
+                ),
+            )),
+        }
+    }
+
+    /// Checks what serde cannot, in the order of the file, and returns the absolute context.
+    pub(super) fn validate(&self, raw: &Raw, path: &Path) -> Result<PathBuf, ManifestError> {
+        if !valid_name(&raw.repository, true) {
+            return Err(self.fail(
+                "repository",
+                format!(
+                    "{} is not a valid image name; use lowercase letters, digits, `.`, `_`, `-` and `/`",
+                    show(&raw.repository)
+                ),
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let context = dir.join(&raw.context);
+        let context = context.canonicalize().map_err(|err| {
+            self.fail(
+                "context",
+                format!(
+                    "`{}` (resolved to {}) cannot be opened: {err}",
+                    raw.context.display(),
+                    context.display()
+                ),
+            )
+        })?;
+        if raw.port == 0 {
+            return Err(self.not_allowed("port", raw.port));
+        }
+        for (arg, base) in &raw.bases {
+            if let Some(recipe) = &base.offline {
+                if !raw.recipes.contains_key(recipe) {
+                    return Err(self.fail(
+                        &format!("bases.{arg}.offline"),
+                        format!(
+                            "no recipe `{recipe}` in `recipes` (known: {})",
+                            join_keys(&raw.recipes)
+                        ),
+                    ));
+                }
+            }
+        }
+        for (name, recipe) in &raw.recipes {
+            if recipe.packages.is_empty() && !recipe.required {
+                return Err(self.fail(
+                    &format!("recipes.{name}.packages"),
+                    "a recipe needs packages or `required: true`",
+                ));
+            }
+            if !valid_name(&recipe.image, true) {
+                return Err(self.fail(
+                    &format!("recipes.{name}.image"),
+                    format!("`{}` is not a valid image name without a tag", recipe.image),
+                ));
+            }
+        }
+        if raw.variants.is_empty() {
+            return Err(self.fail("variants", "at least one variant is needed"));
+        }
+        for (name, variant) in &raw.variants {
+            let at = format!("variants.{name}");
+            if !valid_name(name, false) {
+                return Err(self.fail_key(
+                    &at,
+                    format!("`{name}` is not a valid tag; use lowercase letters, digits, `.`, `_` and `-`"),
+                ));
+            }
+            if variant.dockerfile.trim().is_empty() {
+                return Err(self.fail(
+                    &format!("{at}.dockerfile"),
+                    "empty; name a Dockerfile in the context, such as `docker/Dockerfile`",
+                ));
+            }
+            let dockerfile = context.join(&variant.dockerfile);
+            if dockerfile.is_dir() {
+                return Err(self.fail(
+                    &format!("{at}.dockerfile"),
+                    format!(
+                        "`{}` is a directory; name a Dockerfile in the context {}",
+                        variant.dockerfile,
+                        context.display()
+                    ),
+                ));
+            }
+            if !dockerfile.is_file() {
+                return Err(self.fail(
+                    &format!("{at}.dockerfile"),
+                    format!(
+                        "`{}` does not exist in the context {}",
+                        variant.dockerfile,
+                        context.display()
+                    ),
+                ));
+            }
+            if variant
+                .target
+                .as_deref()
+                .is_some_and(|t| t.trim().is_empty())
+            {
+                return Err(self.fail(
+                    &format!("{at}.target"),
+                    "empty; name a build stage, or leave `target` out to build the last one",
+                ));
+            }
+        }
+        for (index, probe) in raw.probe.iter().enumerate() {
+            if !probe.path.starts_with('/') {
+                return Err(self.fail(
+                    &format!("probe[{index}].path"),
+                    format!("`{}` must start with `/`", probe.path),
+                ));
+            }
+            if !(100..=599).contains(&probe.status) {
+                return Err(self.not_allowed(&format!("probe[{index}].status"), probe.status));
+            }
+        }
+        if raw.run.starts == 0 {
+            return Err(self.not_allowed("run.starts", raw.run.starts));
+        }
+        if raw.run.ready_timeout_secs == 0 {
+            return Err(self.not_allowed("run.ready_timeout_secs", raw.run.ready_timeout_secs));
+        }
+        if !raw.run.load.path.starts_with('/') {
+            return Err(self.fail(
+                "run.load.path",
+                format!("`{}` must start with `/`", raw.run.load.path),
+            ));
+        }
+        if raw.run.load.requests > 0 && raw.run.load.concurrency == 0 {
+            return Err(self.not_allowed("run.load.concurrency", raw.run.load.concurrency));
+        }
+        let unknown = |path: &str, image: &str| {
+            self.fail(
+                path,
+                format!("no variant `{image}` (known: {})", join_keys(&raw.variants)),
+            )
+        };
+        for (index, test) in raw.structure.iter().enumerate() {
+            let at = format!("structure[{index}].{}", test.kind());
+            if !raw.variants.contains_key(test.image()) {
+                return Err(unknown(&format!("{at}.image"), test.image()));
+            }
+            if let StructureTest::Command { run, .. } = test {
+                if run.is_empty() {
+                    return Err(self.fail(&format!("{at}.run"), "the command is empty"));
+                }
+            }
+        }
+        for (index, budget) in raw.budgets.iter().enumerate() {
+            let at = format!("budgets[{index}].{}", budget.kind());
+            for (field, image) in budget.images() {
+                if !raw.variants.contains_key(image) {
+                    return Err(unknown(&format!("{at}.{field}"), image));
+                }
+            }
+            if let Some((field, false)) = budget.limit_ok() {
+                let value = match budget {
+                    Budget::MaxSize { bytes, .. } | Budget::MaxCompressed { bytes, .. } => {
+                        bytes.0.to_string()
+                    }
+                    Budget::MinRatio { ratio, .. }
+                    | Budget::MinEfficiency { ratio, .. }
+                    | Budget::MaxOverhead { ratio, .. } => ratio.to_string(),
+                    Budget::MaxLayers { layers, .. } => layers.to_string(),
+                    Budget::MaxStopMs { ms, .. } => ms.to_string(),
+                    _ => String::new(),
+                };
+                return Err(self.not_allowed(&format!("{at}.{field}"), value));
+            }
+        }
+        Ok(context)
+    }
+}
+
+pub(super) fn join_keys<V>(map: &IndexMap<String, V>) -> String {
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Docker's rules for a repository (`with_slash`) or a tag, kept to the lowercase subset.
+pub(super) fn valid_name(name: &str, with_slash: bool) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, '.' | '_' | '-')
+                || (with_slash && c == '/')
+        })
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+}
