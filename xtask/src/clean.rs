@@ -1,12 +1,15 @@
-//! `cargo xtask clean`: removes every container and image that carries the project's label, and
-//! nothing else. The local bases stay unless `--bases` is given, because assembling them again
-//! takes a download.
+//! `cargo xtask clean`: removes what the tool made for the manifest, and nothing else: the
+//! containers it started (they carry a label only the tool sets when it creates a container, so
+//! a container a user started by hand from a webtest image is never one of them), the images of
+//! the manifest's repository, and with `--bases` the local bases of its recipes. It says what it
+//! left and why.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::labels::LABEL_BASE;
+use crate::manifest::Manifest;
 use crate::report::progress::Progress;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +26,48 @@ pub enum Scope {
     Everything,
 }
 
-pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
+/// What happens to one labelled image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// A tag of the manifest's repository.
+    Remove,
+    /// A local base of the manifest's recipes, kept unless `--bases`.
+    Base,
+    /// Anything else: another repository's image, or an untagged one (a build stage's image
+    /// that the next build takes from the cache).
+    Other,
+}
+
+/// What becomes of an image with `tags` and `labels` under `scope`.
+pub fn fate(
+    manifest: &Manifest,
+    tags: &[String],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Fate {
+    let repository = |tag: &str| {
+        tag.rsplit_once(':')
+            .map_or(tag, |(repo, _)| repo)
+            .to_string()
+    };
+    let base_repositories: Vec<&str> = manifest
+        .recipes
+        .values()
+        .map(|r| r.image.as_str())
+        .collect();
+    if labels.get(LABEL_BASE).is_some_and(|tag| tags.contains(tag))
+        && tags
+            .iter()
+            .any(|t| base_repositories.contains(&repository(t).as_str()))
+    {
+        return Fate::Base;
+    }
+    if tags.iter().any(|t| repository(t) == manifest.repository) {
+        return Fate::Remove;
+    }
+    Fate::Other
+}
+
+pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
     let scope = if args.bases {
         Scope::Everything
     } else {
@@ -38,55 +82,45 @@ pub async fn run(ctx: &Ctx, engine: &Engine, args: Args) -> Result<()> {
         engine.remove(id).await?;
     }
     let mut removed = 0;
-    let mut kept = Vec::new();
-    // Removing an image also removes its untagged parents, and an image that still has children
-    // cannot go yet: so remove what can go, list again, and stop when a round removes nothing.
-    loop {
-        let images = engine.labelled_images().await?;
-        let mut progressed = false;
-        kept.clear();
-        for (id, tags, labels) in images {
-            let is_base = labels.get(LABEL_BASE).is_some_and(|tag| tags.contains(tag));
-            if is_base && scope == Scope::KeepBases {
-                kept.extend(tags);
-                continue;
+    let mut kept_bases = Vec::new();
+    let mut failed = Vec::new();
+    let mut others = 0;
+    for (id, tags, labels) in engine.labelled_images().await? {
+        match (fate(manifest, &tags, &labels), scope) {
+            (Fate::Base, Scope::KeepBases) => kept_bases.extend(tags),
+            (Fate::Remove, _) | (Fate::Base, Scope::Everything) => {
+                // By ID, so that every tag of the image goes with it, and the untagged images of
+                // its own build steps with it.
+                match engine.remove_image(&id).await {
+                    Ok(()) => removed += 1,
+                    Err(err) => failed.push(format!("{} ({err:#})", tags.join(", "))),
+                }
             }
-            // By ID, so that every tag of the image goes with it.
-            if engine.remove_image(&id).await.is_ok() {
-                removed += 1;
-                progressed = true;
-            }
+            (Fate::Other, _) => others += 1,
         }
-        if !progressed {
-            break;
-        }
-    }
-    let left: Vec<_> = engine
-        .labelled_images()
-        .await?
-        .into_iter()
-        .filter(|(_, tags, labels)| {
-            !(scope == Scope::KeepBases
-                && labels.get(LABEL_BASE).is_some_and(|tag| tags.contains(tag)))
-        })
-        .collect();
-    if !left.is_empty() {
-        let ids: Vec<_> = left
-            .iter()
-            .map(|(id, tags, _)| format!("{id} {tags:?}"))
-            .collect();
-        bail!("these labelled images could not be removed (a container of another project may use them): {}", ids.join(", "));
     }
     progress.note(&format!(
-        "removed {} container(s) and {removed} image(s) with the label io.webtest.xtask=1",
-        containers.len()
+        "removed {} container(s) the tool started and {removed} image(s) of {}",
+        containers.len(),
+        manifest.repository
     ));
-    if !kept.is_empty() {
-        kept.sort();
+    if !kept_bases.is_empty() {
+        kept_bases.sort();
         progress.note(&format!(
             "kept the local bases {} (remove them too with --bases)",
-            kept.join(", ")
+            kept_bases.join(", ")
         ));
+    }
+    if others > 0 {
+        progress.note(&format!(
+            "left {others} other labelled image(s): other repositories' images and build stages that later builds reuse"
+        ));
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "these images could not be removed (a container started by hand may use them; stop it first): {}",
+            failed.join("; ")
+        );
     }
     Ok(())
 }

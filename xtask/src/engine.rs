@@ -21,7 +21,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
 use crate::error::{BuildFailed, Fix, Interrupted};
-use crate::labels::LABEL;
+use crate::labels::{LABEL, LABEL_CONTAINER};
 
 /// How long connecting to the engine may take: a local engine answers in milliseconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -551,9 +551,10 @@ impl Engine {
             .collect())
     }
 
-    /// Containers (running or not) that carry the project's label.
+    /// Containers (running or not) the tool created: they carry the label only the tool sets at
+    /// creation, which no image passes on.
     pub async fn labelled_containers(&self) -> Result<Vec<String>> {
-        let filters = HashMap::from([("label", vec![LABEL])]);
+        let filters = HashMap::from([("label", vec![LABEL_CONTAINER])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -588,10 +589,13 @@ impl Engine {
         }
         let mut body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
+            // Every container this module creates carries the creation-only label, whatever the
+            // caller passed: `clean` finds the tool's containers by it and by nothing else.
             labels: Some(
                 spec.labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain([(LABEL_CONTAINER.to_string(), "1".to_string())])
                     .collect(),
             ),
             entrypoint: spec.entrypoint.clone(),

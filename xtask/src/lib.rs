@@ -36,8 +36,9 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
         match cli.command {
             Command::Report(args) => render::run(&ctx, args),
             Command::Clean(args) => {
+                let manifest = ctx.manifest()?;
                 let engine = Engine::connect().await?;
-                clean::run(&ctx, &engine, args).await
+                clean::run(&ctx, &manifest, &engine, args).await
             }
             Command::Bases(args) => {
                 let manifest = ctx.manifest()?;

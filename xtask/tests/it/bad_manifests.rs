@@ -7,12 +7,10 @@
 //! does not exist. Had the binary reached for the engine first, it would say so and exit with 1;
 //! the same run with the good manifest proves it.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// The commands that read the manifest and then use the engine.
 const COMMANDS: [&str; 3] = ["compare", "build-images", "bases"];

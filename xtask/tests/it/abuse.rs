@@ -3,9 +3,7 @@
 //! test asserts behaviour (no error, no crash, every request accounted for, nothing accepted
 //! that should not be), never timings: those are figures of the machine, not of the service.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The garbage kinds whose head is valid and only the body is bad: `GET /` reads no body, so
 /// the service answers 200 before it could see the bad part, and then closes the connection.

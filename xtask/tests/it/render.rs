@@ -1,9 +1,7 @@
 //! `cargo xtask report` renders the Markdown and the chart again from a `report.json`, without
 //! the engine: it works even with `DOCKER_HOST` pointing nowhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn report_renders_markdown_and_svg_from_report_json_without_the_engine() {

@@ -1,9 +1,7 @@
 //! `cargo xtask compare` end to end on the real engine: the bases, the builds, the runs, the
 //! probes, the report, and the checks that fail when they should.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The first test to need the full report runs compare; the others read what it wrote.
 fn full_run() -> (std::path::PathBuf, serde_json::Value) {

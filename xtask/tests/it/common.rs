@@ -2,8 +2,6 @@
 //! through the docker CLI (independently of the xtask's own engine code), and temporary
 //! manifests. These tests drive the real engine; when it cannot be reached they fail and say why.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};

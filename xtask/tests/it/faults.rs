@@ -4,8 +4,6 @@
 //! middle of a run, two runs at once, and a secret next to the sources. Every test here drives
 //! the real engine and compares what it holds before and after.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A port on 127.0.0.1 that nothing listens on: bound, read and released.
 fn closed_port() -> u16 {

@@ -2,11 +2,9 @@
 //! packages comes out the same every time, the package cache saves the download, and a corrupted
 //! cached package is fetched again rather than imported.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const TAG: &str = "webtest-test/distroless:bookworm";
 

@@ -1,9 +1,7 @@
 //! Checks of the repository itself: the README's two commands are the ones CI runs, and every
 //! command the README lists exists.
 
-mod common;
-
-use common::root;
+use crate::common::root;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|err| panic!("read {path}: {err}"))

@@ -1,0 +1,86 @@
+//! `cargo xtask clean` removes what the tool made for the manifest and nothing else: the
+//! containers the tool started (found by a label only the tool sets when it creates one), the
+//! images of the manifest's repository, and never a container a user started by hand nor another
+//! repository's image. The test works in repositories of its own, so the images a user built
+//! with `compare` (repository `webtest`) are still there after `cargo test`.
+
+use crate::common::*;
+
+/// A labelled image under `tag`, as the tool's builds make them, from the unrelated `base`.
+fn labelled_image(base: &str, tag: &str) -> String {
+    let container = docker(&["create", base, "/hello"]).trim().to_string();
+    docker(&[
+        "commit",
+        "--change",
+        "LABEL io.webtest.xtask=1",
+        &container,
+        tag,
+    ]);
+    docker(&["rm", &container]);
+    docker(&["image", "inspect", "--format", "{{.Id}}", tag])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn clean_removes_what_the_tool_made_for_the_manifest_and_nothing_else() {
+    let _engine = engine();
+    let unrelated = unrelated_image("webtest-test/unrelated:1");
+    let ours = labelled_image("webtest-test/unrelated:1", "webtest-it-clean:simples");
+    // Another repository's labelled image, such as the `webtest:slim` a user built.
+    let theirs = labelled_image("webtest-test/unrelated:1", "webtest-it-other:slim");
+    // A container a crashed run of the tool left behind: it carries the creation-only label.
+    let leftover = docker(&[
+        "create",
+        "--label",
+        "io.webtest.xtask.container=1",
+        "webtest-test/unrelated:1",
+        "/hello",
+    ])
+    .trim()
+    .to_string();
+    // A container a user started by hand from a labelled image: it inherits the image's
+    // `io.webtest.xtask=1`, yet it is the user's.
+    let by_hand = docker(&["run", "-d", "webtest-it-other:slim", "/hello"])
+        .trim()
+        .to_string();
+
+    let dir = scratch("clean");
+    let manifest = manifest_copy(&dir, |text| {
+        text.replacen("repository: webtest", "repository: webtest-it-clean", 1)
+    });
+    let out = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("removed 1 container(s) the tool started and 1 image(s) of webtest-it-clean"),
+        "{}",
+        stderr(&out)
+    );
+
+    let containers = docker(&["ps", "-aq", "--no-trunc"]);
+    assert!(
+        !containers.contains(&leftover),
+        "the tool's leftover container is still there"
+    );
+    assert!(
+        containers.contains(&by_hand),
+        "clean removed a container started by hand"
+    );
+    let images = docker(&["images", "-q", "--no-trunc"]);
+    assert!(
+        !images.contains(&ours),
+        "the manifest's image is still there"
+    );
+    assert!(
+        images.contains(&theirs),
+        "clean removed another repository's image"
+    );
+    assert!(
+        images.contains(&unrelated),
+        "clean removed an unrelated image"
+    );
+
+    docker(&["rm", "-f", &by_hand]);
+    docker(&["rmi", "webtest-it-other:slim", "webtest-test/unrelated:1"]);
+}
