@@ -7,6 +7,7 @@ mod bases;
 mod build;
 mod checks;
 mod clean;
+mod commands;
 mod compare;
 mod context;
 mod engine;
@@ -15,6 +16,7 @@ mod model;
 mod render;
 mod report;
 mod rootfs;
+mod runner;
 mod stress;
 
 use std::path::PathBuf;
@@ -179,7 +181,7 @@ fn run(cli: Cli, style: report::Style) -> anyhow::Result<()> {
                 compare::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
             }
             Command::Stress(args) => {
-                stress::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
+                commands::stress::run(&ctx, &ctx.manifest()?, &Engine::connect().await?, args).await
             }
             Command::Report(args) => render::run(&ctx, args),
             Command::Clean(args) => clean::run(&ctx, &Engine::connect().await?, args).await,
