@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use crate::analysis::{self, Analysis};
@@ -25,6 +25,7 @@ use crate::model::{
 };
 use crate::render;
 use crate::report::progress::Progress;
+use crate::runner::{self, median, percentile, NotReady, Service, STOP_GRACE};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -69,7 +70,7 @@ pub struct Plan {
     pub out: PathBuf,
     /// Where the containers' port is published; the probes always go to 127.0.0.1.
     pub host_ip: IpAddr,
-    /// The host port; 0 until [`host_port`] has chosen a free one.
+    /// The host port; 0 until [`runner::host_port`] has chosen a free one.
     pub port: u16,
     pub build: Build,
     pub starts: u32,
@@ -102,22 +103,6 @@ impl Plan {
     }
 }
 
-/// The host port to publish on: `wanted`, checked to be free now rather than after minutes of
-/// building, or any free port when `wanted` is 0. Nothing is held: the engine binds it later.
-pub fn host_port(host_ip: IpAddr, wanted: u16) -> Result<u16> {
-    match std::net::TcpListener::bind((host_ip, wanted)) {
-        Ok(listener) => Ok(listener.local_addr()?.port()),
-        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(crate::engine::port_taken(host_ip, wanted).into())
-        }
-        Err(err) => {
-            Err(err).with_context(|| format!("check that port {wanted} on {host_ip} is free"))
-        }
-    }
-}
-
-/// The grace period `docker stop` gives before SIGKILL, as the CLI's default.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How long a structure test's command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -128,7 +113,7 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
         .exclusive("compare", |holder| progress.waiting_for(holder))
         .await?;
     // Checked once the engine is ours, since a run we waited for held the port until it ended.
-    let port = host_port(plan.host_ip, plan.port)?;
+    let port = runner::host_port(plan.host_ip, plan.port)?;
     if port != plan.port {
         progress.note(&format!(
             "publishing on the free port {}:{port}",
@@ -244,11 +229,7 @@ async fn measure_and_check(
         .collect();
 
     // The runs, one variant at a time, since they share the host port.
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .context("make an HTTP client")?;
+    let client = runner::http_client(Duration::from_secs(5))?;
     let mut run_checks = Vec::new();
     for image in images.iter_mut() {
         if !manifest.variants[&image.variant].run {
@@ -277,15 +258,7 @@ async fn measure_and_check(
             Err(err) => {
                 phase.fail(&format!("run {} failed: {err:#}", image.tag));
                 if let Some(not_ready) = err.downcast_ref::<NotReady>() {
-                    progress.note(&format!(
-                        "--- the logs of {} (last 30 lines; the container is removed) ---\n{}\n---",
-                        image.tag,
-                        if not_ready.logs.trim().is_empty() {
-                            "(it printed nothing)"
-                        } else {
-                            not_ready.logs.trim_end()
-                        }
-                    ));
+                    progress.note(&crate::report::container_logs(&image.tag, &not_ready.logs));
                 }
                 // An error is already words: the engine's or the runner's message.
                 run_checks.push(Check {
@@ -398,33 +371,23 @@ async fn run_variant(
     tag: &str,
     security: Security,
 ) -> Result<RunReport> {
-    let labels = labels::container();
-    let spec = RunSpec {
+    let service = Service {
         image: tag,
-        publish: Some(plan.publish(manifest)),
-        entrypoint: None,
-        cmd: None,
-        labels: &labels,
+        publish: plan.publish(manifest),
         security,
+        ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
     };
-    let base = format!("http://127.0.0.1:{}", plan.port);
-    let timeout = Duration::from_secs(manifest.run.ready_timeout_secs);
+    let base = service.base();
     let mut ready = Vec::new();
     let mut stops = Vec::new();
     let mut first: Option<FirstStart> = None;
     for _ in 0..plan.starts {
-        let started = Instant::now();
-        let id = engine.start(&spec).await?;
+        let runner::Started {
+            id,
+            ready: ready_in,
+        } = runner::start(engine, client, &service).await?;
         let measured = async {
-            if let Err(err) = wait_ready(engine, &id, client, &base, timeout).await {
-                let logs = engine.logs(&id).await.unwrap_or_default();
-                return Err(NotReady {
-                    problem: format!("{err:#}"),
-                    logs: last_lines(&logs, 30),
-                }
-                .into());
-            }
-            let ready_ms = started.elapsed().as_millis() as u64;
+            let ready_ms = ready_in.as_millis() as u64;
             if first.is_none() {
                 let facts = engine.container(&id).await?;
                 let probes = probe(client, &base, manifest).await;
@@ -481,70 +444,6 @@ async fn run_variant(
         load,
         security,
     })
-}
-
-/// A container that did not become ready, with the end of what it printed: its logs say why.
-#[derive(Debug)]
-pub struct NotReady {
-    pub problem: String,
-    pub logs: String,
-}
-
-impl std::fmt::Display for NotReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.problem)?;
-        if let Some(last) = self.logs.lines().rev().find(|l| !l.trim().is_empty()) {
-            write!(f, "; its last log line: {}", last.trim())?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for NotReady {}
-
-/// Waits until `GET /healthz` answers 200. An open port alone proves nothing: docker-proxy
-/// accepts connections before the service listens. A container that exits is reported at once,
-/// not after the whole timeout.
-pub(crate) async fn wait_ready(
-    engine: &Engine,
-    id: &str,
-    client: &reqwest::Client,
-    base: &str,
-    timeout: Duration,
-) -> Result<()> {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let url = format!("{base}/healthz");
-    let mut last = String::from("no answer yet");
-    let mut checked = Instant::now();
-    while Instant::now() < deadline {
-        match client
-            .get(&url)
-            .timeout(Duration::from_millis(500))
-            .send()
-            .await
-        {
-            Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
-            Ok(response) => last = format!("status {}", response.status().as_u16()),
-            Err(err) => last = format!("{err}"),
-        }
-        if checked.elapsed() >= Duration::from_millis(100) {
-            checked = Instant::now();
-            let facts = engine.container(id).await?;
-            if let Some(code) = facts.exit_code {
-                bail!(
-                    "the container exited with code {code}{} {} ms after it started, before GET {url} answered 200",
-                    if facts.oom_killed { " (killed: out of memory)" } else { "" },
-                    started.elapsed().as_millis()
-                );
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    bail!(
-        "GET {url} did not answer 200 within {} s (last: {last})",
-        timeout.as_secs()
-    )
 }
 
 async fn probe(client: &reqwest::Client, base: &str, manifest: &Manifest) -> Vec<ProbeResult> {
@@ -629,51 +528,5 @@ async fn load(client: &reqwest::Client, base: &str, manifest: &Manifest) -> Load
         requests_per_second: spec.requests as f64 / elapsed.as_secs_f64().max(1e-9),
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
-    }
-}
-
-/// The nearest-rank percentile of sorted samples; 0 when there are none.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn median(samples: &[u64]) -> u64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&samples, 0.50), 50.0);
-        assert_eq!(percentile(&samples, 0.99), 99.0);
-        assert_eq!(percentile(&[3.0], 0.99), 3.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
-
-    #[test]
-    fn the_median_of_three_starts_is_the_middle_one() {
-        assert_eq!(median(&[300, 100, 200]), 200);
-        assert_eq!(median(&[5]), 5);
-    }
-
-    #[test]
-    fn only_the_last_lines_of_logs_are_kept() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("a", 5), "a");
     }
 }

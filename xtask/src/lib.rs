@@ -9,6 +9,7 @@ pub mod build_context;
 pub mod checks;
 pub mod clean;
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod ctx;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod render;
 pub mod report;
 pub mod rootfs;
+pub mod runner;
 pub mod stress;
 
 use crate::cli::{Cli, Command};
@@ -58,7 +60,7 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
             Command::Stress(args) => {
                 let manifest = ctx.manifest()?;
                 let engine = Engine::connect().await?;
-                stress::run(&ctx, &manifest, &engine, args).await
+                commands::stress::run(&ctx, &manifest, &engine, args).await
             }
         }
     })

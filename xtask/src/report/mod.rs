@@ -57,13 +57,28 @@ pub fn markdown(report: &Report, svg_name: Option<&str>) -> String {
 }
 
 /// The figures and verdicts of `cargo xtask stress`, for the terminal.
-/// What `GET /healthz` answered during a stress phase, in words.
-pub fn stress_healthz(answer: &crate::stress::Healthz) -> String {
-    stress::healthz(answer)
+pub fn stress_terminal(report: &crate::model::stress::StressReport, style: Style) -> String {
+    stress::render(report, style)
 }
 
-pub fn stress_terminal(report: &crate::stress::StressReport, style: Style) -> String {
-    stress::render(report, style)
+/// The verdicts of `cargo xtask stress` as checks: each named, with its figures in words.
+pub fn stress_checks(
+    figures: &crate::model::stress::Figures,
+    verdicts: &[(crate::model::stress::Verdict, bool)],
+) -> Vec<Check> {
+    stress::verdicts(figures, verdicts)
+}
+
+/// The end of what a container that never got ready printed, as a note under its failure.
+pub fn container_logs(image: &str, logs: &str) -> String {
+    format!(
+        "--- the logs of {image} (last 30 lines; the container is removed) ---\n{}\n---",
+        if logs.trim().is_empty() {
+            "(it printed nothing)"
+        } else {
+            logs.trim_end()
+        }
+    )
 }
 
 /// A self-contained SVG bar chart of the image sizes on a log scale.

@@ -9,7 +9,8 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 use super::human::{human_bytes, millis, printable, rate, thousands};
 use super::terminal::{checks, paint, table, BOLD};
 use super::Style;
-use crate::stress::{Healthz, Outcomes, StressReport, Survival};
+use crate::model::stress::{Figures, Healthz, Outcomes, StressReport, Survival, Verdict};
+use crate::model::Check;
 
 /// Where the figures of a phase start, after its name.
 const INDENT: &str = "          ";
@@ -136,7 +137,7 @@ fn survival(container: &Survival) -> String {
     facts.join(", ")
 }
 
-pub(super) fn healthz(answer: &Healthz) -> String {
+fn healthz(answer: &Healthz) -> String {
     match (answer.status, answer.ms) {
         (Some(status), Some(ms)) => format!("status {status} in {} ms", millis(ms)),
         (Some(status), None) => format!("status {status}"),
@@ -325,129 +326,153 @@ fn stop(report: &StressReport) -> String {
     phase("stop", &lines)
 }
 
+/// The verdicts as checks: each one's name, and the figures it was decided on in words.
+pub fn verdicts(figures: &Figures, verdicts: &[(Verdict, bool)]) -> Vec<Check> {
+    verdicts
+        .iter()
+        .map(|&(verdict, ok)| {
+            let (name, detail) = verdict_words(figures, verdict);
+            Check {
+                name: name.into(),
+                ok,
+                detail,
+                ..Check::default()
+            }
+        })
+        .collect()
+}
+
+fn verdict_words(figures: &Figures, verdict: Verdict) -> (&'static str, String) {
+    let Figures {
+        load,
+        garbage,
+        idle,
+        stop,
+        ..
+    } = figures;
+    let memory = |bytes: Option<u64>| bytes.map_or_else(|| "unknown".to_string(), human_bytes);
+    match verdict {
+        Verdict::LoadWithoutErrors => (
+            "load without errors",
+            format!(
+                "{} errors in {} requests",
+                thousands(load.errors),
+                thousands(load.requests)
+            ),
+        ),
+        Verdict::NoCrash => (
+            "no crash",
+            format!(
+                "after the garbage: {}; after the idle connections: {}",
+                container_facts(&garbage.container),
+                container_facts(&idle.container)
+            ),
+        ),
+        Verdict::GarbageNeverAccepted => {
+            let accepted: Vec<String> = garbage
+                .kinds
+                .iter()
+                .filter(|k| k.accepted_wrongly())
+                .map(|k| {
+                    format!(
+                        "{} ({} of {})",
+                        printable(&k.kind),
+                        thousands(k.outcomes.answered_2xx),
+                        thousands(k.sent)
+                    )
+                })
+                .collect();
+            (
+                "garbage never accepted",
+                if accepted.is_empty() {
+                    "no malformed head was answered 2xx".into()
+                } else {
+                    format!("answered 2xx: {}", accepted.join(", "))
+                },
+            )
+        }
+        Verdict::GarbageRefusedAsRequired => {
+            let kinds: Vec<String> = garbage
+                .kinds
+                .iter()
+                .filter_map(|k| {
+                    let status = k.expected_status?;
+                    let got = k.statuses.get(&status).copied().unwrap_or(0);
+                    Some(format!(
+                        "{}: {} of {} answered {status}",
+                        printable(&k.kind),
+                        thousands(got),
+                        thousands(k.sent)
+                    ))
+                })
+                .collect();
+            (
+                "garbage refused as required",
+                if kinds.is_empty() {
+                    "no kind of garbage requires a status".into()
+                } else {
+                    kinds.join("; ")
+                },
+            )
+        }
+        Verdict::HealthzAfterGarbage => ("healthz after garbage", healthz(&garbage.healthz)),
+        Verdict::MemoryBound => (
+            "memory bound",
+            format!(
+                "{} after the garbage (from {}), bound {}",
+                memory(garbage.memory_after_bytes),
+                memory(garbage.memory_before_bytes),
+                binary_bound(garbage.memory_bound_bytes)
+            ),
+        ),
+        Verdict::HealthzWhileIdle => (
+            "healthz while idle connections are held",
+            format!(
+                "{} with {} connections held",
+                healthz(&idle.healthz),
+                idle.opened
+            ),
+        ),
+        Verdict::InFlightFinish => ("in-flight requests finish", {
+            let mut detail = format!(
+                "{} of {} GET /delay/{} answered 200 across the stop",
+                stop.delay_ok, stop.delay_requests, stop.delay_ms
+            );
+            for (why, count) in &stop.delay_failures {
+                detail.push_str(&format!("; {count}x {}", printable(why)));
+            }
+            detail
+        }),
+    }
+}
+
+/// How a container came out of the abuse, as the `no crash` check says it.
+fn container_facts(container: &Survival) -> String {
+    let mut facts = vec![if container.running {
+        "running".to_string()
+    } else {
+        format!(
+            "exited with code {}",
+            container
+                .exit_code
+                .map_or_else(|| "unknown".to_string(), |c| c.to_string())
+        )
+    }];
+    if container.oom_killed {
+        facts.push("killed: out of memory".into());
+    }
+    facts.push(if container.same_container {
+        "GET / names the same container".into()
+    } else {
+        "GET / does not name the container started".into()
+    });
+    facts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use crate::model::Check;
-
     use super::*;
-    use crate::stress::{
-        GarbageFigures, IdleFigures, KindFigures, LoadFigures, StopFigures, STRESS_SCHEMA,
-    };
-
-    fn sample(ok: bool) -> StressReport {
-        let container = Survival {
-            running: true,
-            oom_killed: false,
-            exit_code: None,
-            same_container: true,
-        };
-        let outcomes = Outcomes {
-            answered_2xx: 0,
-            answered_4xx: 90,
-            answered_5xx: 0,
-            answered_other: 0,
-            closed: 5,
-            timed_out: 5,
-            connect_failed: 0,
-        };
-        StressReport {
-            schema: STRESS_SCHEMA,
-            ok,
-            image: "webtest:multistage".into(),
-            image_id: "sha256:abc".into(),
-            engine: "20.10.24 (API 1.41)".into(),
-            security: "hardened".into(),
-            load: LoadFigures {
-                path: "/".into(),
-                connections: 100,
-                duration_ms: 20_000.0,
-                requests: 200_000,
-                errors: 0,
-                requests_per_second: 10_000.0,
-                p50_ms: 8.0,
-                p99_ms: 30.5,
-                max_ms: 80.0,
-                memory_before_bytes: Some(1_000_000),
-                memory_after_bytes: None,
-            },
-            garbage: GarbageFigures {
-                seed: 7,
-                requests: 100,
-                concurrency: 32,
-                answer_timeout_ms: 2000,
-                duration_ms: 1500.0,
-                outcomes: outcomes.clone(),
-                kinds: vec![KindFigures {
-                    kind: "random_bytes".into(),
-                    description: "random bytes".into(),
-                    may_succeed: false,
-                    sent: 100,
-                    outcomes,
-                    statuses: BTreeMap::from([(400, 90)]),
-                }],
-                memory_before_bytes: Some(1_000_000),
-                memory_after_bytes: Some(2_000_000),
-                memory_bound_bytes: 64 << 20,
-                healthz: Healthz {
-                    status: Some(200),
-                    ms: Some(1.3),
-                    error: None,
-                },
-                container: container.clone(),
-            },
-            idle: IdleFigures {
-                connections: 300,
-                silent: 150,
-                partial: 150,
-                opened: 300,
-                memory_before_bytes: None,
-                memory_held_bytes: Some(3_000_000),
-                healthz: Healthz {
-                    error: Some("connection reset".into()),
-                    ..Healthz::default()
-                },
-                watch_ms: 15_000,
-                closed_silent: 150,
-                closed_partial: 150,
-                answered: BTreeMap::from([(408, 150)]),
-                close_first_ms: Some(5_000.0),
-                close_median_ms: Some(5_010.0),
-                close_last_ms: Some(5_100.0),
-                container,
-            },
-            stop: StopFigures {
-                load_connections: 50,
-                delay_requests: 50,
-                delay_ms: 1500,
-                stop_after_ms: 300,
-                delay_ok: 50,
-                delay_failures: BTreeMap::new(),
-                ok_before_stop: 1000,
-                errors_before_stop: 0,
-                ok_during_drain: 50,
-                refused_after: 50,
-                failed_after: 0,
-                stop_ms: 1234.4,
-                exit_code: Some(0),
-            },
-            checks: vec![
-                Check {
-                    name: "load without errors".into(),
-                    ok: true,
-                    detail: "0 errors".into(),
-                    ..Check::default()
-                },
-                Check {
-                    name: "memory bound".into(),
-                    ok,
-                    detail: "2.00 MB".into(),
-                    ..Check::default()
-                },
-            ],
-        }
-    }
+    use crate::model::stress::sample;
 
     #[test]
     fn plain_text_has_the_figures_and_no_escape_codes() {
@@ -457,7 +482,7 @@ mod tests {
             "webtest:multistage under stress",
             "200,000 requests, 0 errors, 10,000 req/s, p50 8.0 ms, p99 30.5 ms",
             "memory 1.00 MB before, - after",
-            "4xx 90 · 5xx 0 · 2xx 0",
+            "4xx 100 · 5xx 0 · 2xx 0",
             "400×90",
             "then GET /healthz: status 200 in 1.3 ms",
             "(bound 64 MiB)",
@@ -481,5 +506,49 @@ mod tests {
         let colored = render(&sample(false), Style { color: true });
         assert!(colored.contains("\x1b[31m✗\x1b[0m"));
         assert!(!colored.contains("FAIL"));
+    }
+
+    #[test]
+    fn verdicts_are_worded_with_their_figures() {
+        let figures = Figures::from(sample(true));
+        let checks = verdicts(
+            &figures,
+            &[
+                (Verdict::MemoryBound, true),
+                (Verdict::GarbageRefusedAsRequired, true),
+                (Verdict::HealthzWhileIdle, false),
+                (Verdict::NoCrash, true),
+            ],
+        );
+        let words: Vec<(&str, bool, &str)> = checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.ok, c.detail.as_str()))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                (
+                    "memory bound",
+                    true,
+                    "2.00 MB after the garbage (from 1.00 MB), bound 64 MiB"
+                ),
+                (
+                    "garbage refused as required",
+                    true,
+                    "length_and_chunked: 10 of 10 answered 400"
+                ),
+                (
+                    "healthz while idle connections are held",
+                    false,
+                    "NO ANSWER (connection reset) with 300 connections held"
+                ),
+                (
+                    "no crash",
+                    true,
+                    "after the garbage: running, GET / names the same container; after the idle \
+                     connections: running, GET / names the same container"
+                ),
+            ]
+        );
     }
 }

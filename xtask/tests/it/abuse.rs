@@ -8,7 +8,10 @@ use crate::common::*;
 /// The garbage kinds whose head is valid and only the body is bad: `GET /` reads no body, so
 /// the service answers 200 before it could see the bad part, and then closes the connection.
 /// Every other kind must never be answered 2xx.
-const BODY_ONLY: [&str; 2] = ["bad_chunked", "length_and_chunked"];
+const BODY_ONLY: [&str; 1] = ["bad_chunked"];
+/// The kinds the service has a rule for, and the one status each must always get: a head with
+/// both `Content-Length` and `Transfer-Encoding` is refused with 400 (the service's guard).
+const REQUIRED: [(&str, u64); 1] = [("length_and_chunked", 400)];
 
 fn all_containers() -> Vec<String> {
     let mut ids: Vec<String> = docker(&["ps", "-aq"]).lines().map(str::to_string).collect();
@@ -69,6 +72,19 @@ fn the_multistage_container_survives_the_stress_run() {
             BODY_ONLY.contains(&name),
             "{name}: which kinds may be answered 2xx"
         );
+        let required = REQUIRED.iter().find(|(kind, _)| *kind == name);
+        assert_eq!(
+            kind["expected_status"].as_u64(),
+            required.map(|(_, status)| *status),
+            "{name}: which kinds must get one status"
+        );
+        if let Some((_, status)) = required {
+            assert_eq!(
+                count(&kind["statuses"][status.to_string()]),
+                count(&kind["sent"]),
+                "{name} must always be answered {status}: {kind}"
+            );
+        }
         if !BODY_ONLY.contains(&name) {
             assert_eq!(
                 count(&kind["outcomes"]["answered_2xx"]),
@@ -122,6 +138,7 @@ fn the_multistage_container_survives_the_stress_run() {
     // The report printed is the one written.
     assert!(printed.contains("under stress"));
     assert!(printed.contains("PASS in-flight requests finish"));
+    assert!(printed.contains("PASS garbage refused as required"));
     assert!(
         !printed.contains('\x1b'),
         "NO_COLOR=1 leaves no escape code"
