@@ -29,8 +29,7 @@ impl Inputs<'_> {
 
 /// Whether a config's `User` means root: empty, `root`, `0`, with or without a group.
 pub fn is_root(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("");
-    name.is_empty() || name == "root" || name == "0"
+    crate::model::is_root(user)
 }
 
 /// Every budget of the manifest, in order.
@@ -379,6 +378,8 @@ mod tests {
             layers: vec![],
             efficiency: 1.0,
             wasted_bytes: 0,
+            reclaimable_bytes: 0,
+            hidden_bytes: 0,
             file_count: 1,
             largest_files: vec![],
             config: ImageConfig {

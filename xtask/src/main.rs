@@ -7,6 +7,7 @@ mod bases;
 mod build;
 mod checks;
 mod clean;
+mod commands;
 mod compare;
 mod context;
 mod engine;
@@ -57,6 +58,9 @@ enum Command {
     Report(render::Args),
     /// Remove every image and container that carries the project's label, and nothing else.
     Clean(clean::Args),
+    /// Analyse one image (dive's efficiency and wasted bytes, and ours): an image in the engine,
+    /// or a `docker save` archive file, which needs no engine.
+    Analyze(commands::analyze::Args),
 }
 
 /// What every command gets: where the project is and how to talk to people.
@@ -183,6 +187,8 @@ fn run(cli: Cli, style: report::Style) -> anyhow::Result<()> {
             }
             Command::Report(args) => render::run(&ctx, args),
             Command::Clean(args) => clean::run(&ctx, &Engine::connect().await?, args).await,
+            // It connects to the engine itself, and only for an image in the engine.
+            Command::Analyze(args) => commands::analyze::run(&ctx, args).await,
         }
     })
 }
