@@ -1,395 +1,253 @@
-//! What an image holds, read from its `docker save` stream in one pass: the compressed size (the
-//! stream through gzip), the merged filesystem, and the wasted space as dive computes it. Pure
-//! logic over a `Read`, so it is tested on archives made in the test.
-//!
-//! dive's rule: every path that appears in a layer (files, links, whiteouts; not directories) is
-//! an occurrence with a size, a whiteout's size being that of what it deletes. A path that occurs
-//! in several layers wastes all its copies but the smallest. Efficiency is the sum of each path's
-//! smallest copy over the sum of all copies: 1 when nothing is stored twice.
+//! The image analysis as the xtask uses it: a thin adapter over the `image-analysis` crate, which
+//! reads any `docker save` layout and computes dive's figures. This module decides where the
+//! per-layer cache lives, feeds the crate the export stream of an image in the engine (through
+//! `crate::engine`, the one place that talks to Docker), reads the config an archive file
+//! carries, and turns an analysis into the image entry of `report.json`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read, Write};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use serde::{Deserialize, Serialize};
+use anyhow::{bail, Context, Result};
+use image_analysis::{Analyzer, Options};
+use serde::Deserialize;
 
-use crate::model::PathSize;
+pub use image_analysis::{Analysis, Node};
 
-/// One entry of the merged filesystem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Node {
-    File {
-        size: u64,
-    },
-    Dir,
-    Symlink {
-        target: String,
-    },
-    /// A hard link to another path of the image.
-    Link {
-        target: String,
-    },
-    Other,
+use crate::engine::{Engine, HistoryEntry, ImageFacts};
+use crate::model::{ImageConfig, ImageReport, Layer, PathSize, Posture};
+
+/// Whether layer results are taken from and kept in a cache between runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cache {
+    /// The cache folder; every layer the cache knows is only drained and its digest checked.
+    Use(PathBuf),
+    /// Read every layer, keep nothing.
+    Off,
 }
 
-/// The figures of one image, cached by image ID.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Analysis {
-    pub compressed_bytes: u64,
-    pub efficiency: f64,
-    pub wasted_bytes: u64,
-    pub file_count: u64,
-    pub largest_files: Vec<PathSize>,
-    /// The merged filesystem: relative paths (`usr/bin/sh`) to what is there.
-    pub fs: BTreeMap<String, Node>,
-}
-
-/// The shells whose presence makes an image "have a shell".
-const SHELLS: &[&str] = &[
-    "/bin/sh",
-    "/bin/bash",
-    "/bin/dash",
-    "/bin/ash",
-    "/bin/busybox",
-];
-/// Package managers, by their usual paths.
-const PACKAGE_MANAGERS: &[&str] = &[
-    "/usr/bin/dpkg",
-    "/usr/bin/apt-get",
-    "/usr/bin/apt",
-    "/sbin/apk",
-    "/usr/bin/rpm",
-    "/usr/bin/yum",
-    "/usr/bin/dnf",
-    "/usr/bin/microdnf",
-];
-
-impl Analysis {
-    pub fn has_shell(&self) -> bool {
-        SHELLS.iter().any(|path| self.exists(path))
-    }
-
-    pub fn has_package_manager(&self) -> bool {
-        PACKAGE_MANAGERS.iter().any(|path| self.exists(path))
-    }
-
-    /// Whether `path` (absolute) exists in the merged filesystem, following symbolic links the
-    /// way the kernel would inside the container (`/bin/sh` through `bin -> usr/bin`).
-    pub fn exists(&self, path: &str) -> bool {
-        self.resolve(path).is_some()
-    }
-
-    /// The path a path resolves to, following symbolic links; `None` when it does not exist.
-    pub fn resolve(&self, path: &str) -> Option<String> {
-        let mut pending: Vec<String> = components(path).rev().map(str::to_string).collect();
-        let mut current: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some(part) = pending.pop() {
-            match part.as_str() {
-                "." => continue,
-                ".." => {
-                    current.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            current.push(part);
-            let joined = current.join("/");
-            match self.fs.get(&joined) {
-                Some(Node::Symlink { target }) => {
-                    hops += 1;
-                    if hops > 40 {
-                        return None;
-                    }
-                    current.pop();
-                    if target.starts_with('/') {
-                        current.clear();
-                    }
-                    for piece in components(target).rev() {
-                        pending.push(piece.to_string());
-                    }
-                }
-                Some(_) => {}
-                // A directory that only appears as the parent of other paths.
-                None if self
-                    .fs
-                    .range(format!("{joined}/")..)
-                    .next()
-                    .is_some_and(|(k, _)| k.starts_with(&format!("{joined}/"))) => {}
-                None => return None,
-            }
-        }
-        Some(format!("/{}", current.join("/")))
+impl Cache {
+    /// `target/xtask/analysis-cache`, the one cache every command shares.
+    pub fn under(out_dir: &Path) -> Cache {
+        Cache::Use(out_dir.join("analysis-cache"))
     }
 }
 
-fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
-    path.split('/').filter(|p| !p.is_empty())
+/// The analyser of one run: one pool of threads and one cache for every image, cheap to clone
+/// into blocking tasks.
+#[derive(Clone)]
+pub struct Analyses {
+    analyzer: Arc<Analyzer>,
 }
 
-/// One entry of one layer.
-#[derive(Debug, Clone)]
-struct Entry {
-    path: String,
-    node: Node,
+impl Analyses {
+    pub fn new(cache: &Cache) -> Result<Analyses> {
+        let cache_dir = match cache {
+            Cache::Use(dir) => Some(dir.clone()),
+            Cache::Off => None,
+        };
+        let analyzer = Analyzer::new(Options {
+            cache_dir,
+            ..Options::default()
+        })
+        .context("start the image analysis")?;
+        Ok(Analyses {
+            analyzer: Arc::new(analyzer),
+        })
+    }
+
+    /// Analyses an image in the engine from its export stream, read once as it arrives.
+    pub async fn image(&self, engine: &Engine, name: &str) -> Result<Analysis> {
+        // The bridge must be made inside the runtime; the analysis blocks, so it runs apart.
+        let reader = tokio_util::io::SyncIoBridge::new(engine.export(name));
+        let analyzer = Arc::clone(&self.analyzer);
+        tokio::task::spawn_blocking(move || analyzer.analyze_stream(reader))
+            .await
+            .context("the analysis stopped")?
+            .with_context(|| format!("analyse image {name}"))
+    }
+
+    /// Analyses the first image of a `docker save` archive file, without the engine.
+    pub async fn archive(&self, path: &Path) -> Result<Analysis> {
+        let analyzer = Arc::clone(&self.analyzer);
+        let file = path.to_path_buf();
+        tokio::task::spawn_blocking(move || analyzer.analyze_file(&file))
+            .await
+            .context("the analysis stopped")?
+            .with_context(|| format!("analyse the archive {}", path.display()))
+    }
 }
 
-/// Reads a `docker save` stream (the classic layout with `<id>/layer.tar`, or the OCI layout
-/// with `blobs/sha256/<digest>`) to its end.
+/// Analyses a `docker save` stream with no cache: what the unit tests of the checks use.
+#[cfg(test)]
 pub fn analyze(reader: impl Read) -> Result<Analysis> {
-    let counter = Counter::default();
-    let gzip = GzEncoder::new(counter.clone(), Compression::default());
-    let mut tee = Tee {
-        inner: reader,
-        gzip,
-    };
-    let mut layers: HashMap<String, Vec<Entry>> = HashMap::new();
-    let mut order: Option<Vec<String>> = None;
-    {
-        let mut archive = tar::Archive::new(&mut tee);
-        for entry in archive.entries().context("read the image archive")? {
-            let mut entry = entry.context("read the image archive")?;
-            let name = entry
-                .path()
-                .context("read an archive path")?
-                .to_string_lossy()
-                .into_owned();
-            if name == "manifest.json" {
-                let mut text = String::new();
-                entry
-                    .read_to_string(&mut text)
-                    .context("read manifest.json")?;
-                order = Some(layer_order(&text)?);
-            } else if name.ends_with("/layer.tar")
-                || (name.starts_with("blobs/") && entry.header().entry_type().is_file())
-            {
-                // An OCI blob may be a config or a manifest rather than a layer: only the ones
-                // that read as a tar are layers.
-                if let Ok(entries) = read_layer(&mut entry) {
-                    layers.insert(name, entries);
-                }
-            }
-        }
-    }
-    // The stream goes on past the archive's end-of-archive blocks; all of it is what moves.
-    io::copy(&mut tee, &mut io::sink()).context("read the rest of the image archive")?;
-    tee.gzip.finish().context("compress the image archive")?;
-    let order = order.context("the image archive has no manifest.json")?;
-    let ordered: Vec<Vec<Entry>> = order
-        .iter()
-        .map(|name| {
-            layers
-                .remove(name)
-                .with_context(|| format!("the image archive lacks the layer {name}"))
-        })
-        .collect::<Result<_>>()?;
-    let mut analysis = merge(&ordered);
-    analysis.compressed_bytes = counter.count();
-    Ok(analysis)
+    image_analysis::analyze_stream(reader, &Options::default())
 }
 
-/// The layers' names in order, from `manifest.json`.
-fn layer_order(text: &str) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Item {
-        #[serde(rename = "Layers")]
-        layers: Vec<String>,
+/// The image entry of `report.json`: what the engine (or the archive) says of the image, and
+/// what its analysis found. The run is left to the caller.
+pub fn image_report(
+    variant: &str,
+    tag: &str,
+    facts: &ImageFacts,
+    history: &[HistoryEntry],
+    analysis: &Analysis,
+) -> ImageReport {
+    ImageReport {
+        variant: variant.to_string(),
+        tag: tag.to_string(),
+        id: facts.id.clone(),
+        size_bytes: facts.size,
+        compressed_bytes: analysis.compressed_bytes,
+        layer_count: facts.layers.len(),
+        layers: history
+            .iter()
+            .map(|h| Layer {
+                size_bytes: h.size,
+                created_by: h.created_by.clone(),
+            })
+            .collect(),
+        efficiency: analysis.efficiency,
+        wasted_bytes: analysis.wasted_bytes,
+        reclaimable_bytes: analysis.reclaimable_bytes,
+        hidden_bytes: analysis.hidden_bytes,
+        file_count: analysis.file_count,
+        largest_files: largest_files(analysis),
+        config: ImageConfig {
+            user: facts.user.clone(),
+            entrypoint: facts.entrypoint.clone(),
+            cmd: facts.cmd.clone(),
+            exposed_ports: facts.exposed_ports.clone(),
+            healthcheck: facts.healthcheck.clone(),
+            labels: facts.labels.clone(),
+        },
+        posture: Posture {
+            runs_as_root: crate::model::is_root(&facts.user),
+            has_shell: analysis.has_shell(),
+            has_package_manager: analysis.has_package_manager(),
+        },
+        run: None,
     }
-    let items: Vec<Item> = serde_json::from_str(text).context("parse manifest.json")?;
-    let item = items
+}
+
+/// The report's ten largest files.
+pub fn largest_files(analysis: &Analysis) -> Vec<PathSize> {
+    analysis
+        .largest_files
+        .iter()
+        .take(10)
+        .map(|file| PathSize {
+            path: file.path.clone(),
+            size_bytes: file.size_bytes,
+        })
+        .collect()
+}
+
+/// What `docker image inspect` and `docker history` would say of the image of an archive file,
+/// read from the config blob the archive carries: the image ID is the config's digest, the size
+/// is dive's (the sum of the layers' entries), and each history entry that made a layer gets that
+/// layer's size.
+pub fn archive_facts(path: &Path, analysis: &Analysis) -> Result<(ImageFacts, Vec<HistoryEntry>)> {
+    let config = read_config(path, &analysis.config_digest)?;
+    let config: Config = serde_json::from_slice(&config)
+        .with_context(|| format!("parse the image config {}", analysis.config_digest))?;
+    let run = config.config.unwrap_or_default();
+    let mut exposed_ports: Vec<String> =
+        run.exposed_ports.unwrap_or_default().into_keys().collect();
+    exposed_ports.sort();
+    let facts = ImageFacts {
+        id: analysis.config_digest.clone(),
+        size: analysis.size_bytes,
+        layers: analysis.layers.iter().map(|l| l.diff_id.clone()).collect(),
+        labels: run.labels.unwrap_or_default(),
+        user: run.user.unwrap_or_default(),
+        entrypoint: run.entrypoint.unwrap_or_default(),
+        cmd: run.cmd.unwrap_or_default(),
+        exposed_ports,
+        healthcheck: run
+            .healthcheck
+            .and_then(|h| h.test)
+            .filter(|test| test.first().map(String::as_str) != Some("NONE")),
+    };
+    let mut sizes = analysis.layers.iter().map(|l| l.size_bytes);
+    let history = config
+        .history
         .into_iter()
-        .next()
-        .context("manifest.json names no image")?;
-    Ok(item.layers)
-}
-
-fn read_layer(reader: impl Read) -> Result<Vec<Entry>> {
-    let mut archive = tar::Archive::new(reader);
-    let mut entries = Vec::new();
-    for entry in archive.entries()? {
-        let entry = entry?;
-        let path = normalize(&entry.path()?.to_string_lossy());
-        if path.is_empty() {
-            continue;
-        }
-        let header = entry.header();
-        let link = || {
-            entry
-                .link_name()
-                .ok()
-                .flatten()
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let node = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Node::File {
-                size: header.size()?,
+        .map(|h| HistoryEntry {
+            size: if h.empty_layer {
+                0
+            } else {
+                sizes.next().unwrap_or(0)
             },
-            tar::EntryType::Directory => Node::Dir,
-            tar::EntryType::Symlink => Node::Symlink { target: link() },
-            tar::EntryType::Link => Node::Link {
-                target: normalize(&link()),
-            },
-            _ => Node::Other,
-        };
-        entries.push(Entry { path, node });
-    }
-    Ok(entries)
-}
-
-/// `./usr/bin/` → `usr/bin`.
-fn normalize(path: &str) -> String {
-    components(path)
-        .filter(|p| *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Stacks the layers (oldest first) and computes dive's figures.
-fn merge(layers: &[Vec<Entry>]) -> Analysis {
-    let mut fs: BTreeMap<String, Node> = BTreeMap::new();
-    // path → (sum of all copies, smallest copy, copies)
-    let mut seen: HashMap<String, (u64, u64, u32)> = HashMap::new();
-    let mut record = |path: &str, size: u64| {
-        let slot = seen.entry(path.to_string()).or_insert((0, u64::MAX, 0));
-        slot.0 += size;
-        slot.1 = slot.1.min(size);
-        slot.2 += 1;
-    };
-    for layer in layers {
-        // Whiteouts delete from the layers below, so they apply before the layer's own files.
-        for entry in layer {
-            let (dir, base) = match entry.path.rsplit_once('/') {
-                Some((dir, base)) => (Some(dir), base),
-                None => (None, entry.path.as_str()),
-            };
-            if base == ".wh..wh..opq" {
-                if let Some(dir) = dir {
-                    remove_under(&mut fs, &format!("{dir}/"));
-                }
-            } else if let Some(name) = base.strip_prefix(".wh.") {
-                let target = match dir {
-                    Some(dir) => format!("{dir}/{name}"),
-                    None => name.to_string(),
-                };
-                let mut size = size_of(&fs.remove(&target));
-                size += remove_under(&mut fs, &format!("{target}/"));
-                record(&target, size);
-            }
-        }
-        for entry in layer {
-            let base = entry.path.rsplit('/').next().unwrap_or("");
-            if base.starts_with(".wh.") {
-                continue;
-            }
-            if entry.node != Node::Dir {
-                record(&entry.path, size_of(&Some(entry.node.clone())));
-            }
-            fs.insert(entry.path.clone(), entry.node.clone());
-        }
-    }
-
-    let (mut all, mut smallest, mut wasted) = (0u64, 0u64, 0u64);
-    for (total, min, copies) in seen.values() {
-        all += total;
-        smallest += min;
-        if *copies > 1 {
-            wasted += total - min;
-        }
-    }
-    let efficiency = if all == 0 {
-        1.0
-    } else {
-        smallest as f64 / all as f64
-    };
-    let mut files: Vec<PathSize> = fs
-        .iter()
-        .filter_map(|(path, node)| match node {
-            Node::File { size } => Some(PathSize {
-                path: format!("/{path}"),
-                size_bytes: *size,
-            }),
-            _ => None,
+            created_by: h.created_by,
         })
         .collect();
-    let file_count = fs
-        .values()
-        .filter(|n| matches!(n, Node::File { .. } | Node::Link { .. }))
-        .count() as u64;
-    files.sort_by(|a, b| {
-        b.size_bytes
-            .cmp(&a.size_bytes)
-            .then_with(|| a.path.cmp(&b.path))
-    });
-    files.truncate(10);
-    Analysis {
-        compressed_bytes: 0,
-        efficiency,
-        wasted_bytes: wasted,
-        file_count,
-        largest_files: files,
-        fs,
-    }
+    Ok((facts, history))
 }
 
-fn size_of(node: &Option<Node>) -> u64 {
-    match node {
-        Some(Node::File { size }) => *size,
-        _ => 0,
+/// The bytes of the config blob `digest` in an archive file: `blobs/sha256/<hex>` in the OCI
+/// layout, `<hex>.json` in the classic one.
+fn read_config(path: &Path, digest: &str) -> Result<Vec<u8>> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let wanted = [format!("blobs/sha256/{hex}"), format!("{hex}.json")];
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut archive = tar::Archive::new(file);
+    // Seeking skips the layers instead of reading them.
+    for entry in archive
+        .entries_with_seek()
+        .with_context(|| format!("read {}", path.display()))?
+    {
+        let mut entry = entry.with_context(|| format!("read {}", path.display()))?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if wanted.iter().any(|w| name.trim_start_matches("./") == w) {
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("read {name} in {}", path.display()))?;
+            return Ok(bytes);
+        }
     }
+    bail!("{} lacks the image config {digest}", path.display())
 }
 
-/// Removes every path that starts with `prefix` and returns the bytes of the files removed.
-fn remove_under(fs: &mut BTreeMap<String, Node>, prefix: &str) -> u64 {
-    let doomed: Vec<String> = fs
-        .range(prefix.to_string()..)
-        .take_while(|(k, _)| k.starts_with(prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    doomed.iter().map(|k| size_of(&fs.remove(k))).sum()
+/// The parts of an image config (the OCI image spec's, which Docker's extends) the report uses.
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    config: Option<RunConfig>,
+    #[serde(default)]
+    history: Vec<History>,
 }
 
-/// Counts the bytes written to it; shared so that the count can be read after the encoder that
-/// owns it is finished.
-#[derive(Clone, Default)]
-struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl Counter {
-    fn count(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RunConfig {
+    user: Option<String>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    exposed_ports: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    healthcheck: Option<Healthcheck>,
 }
 
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Healthcheck {
+    test: Option<Vec<String>>,
 }
 
-/// A reader that also feeds everything it reads to a gzip encoder.
-struct Tee<R> {
-    inner: R,
-    gzip: GzEncoder<Counter>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.gzip.write_all(&buf[..n])?;
-        Ok(n)
-    }
+#[derive(Deserialize)]
+struct History {
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    empty_layer: bool,
 }
 
 #[cfg(test)]
 pub mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     /// A layer tar from `(path, contents)` pairs; a path ending in `/` is a directory and a
@@ -402,7 +260,9 @@ pub mod tests {
             if path.ends_with('/') {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_size(0);
-                builder.append_data(&mut header, path, io::empty()).unwrap();
+                builder
+                    .append_data(&mut header, path, std::io::empty())
+                    .unwrap();
             } else if let Some(target) = contents.strip_prefix("->") {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_size(0);
@@ -417,140 +277,85 @@ pub mod tests {
         builder.into_inner().unwrap()
     }
 
-    /// A `docker save` archive of the given layers, with manifest.json last as the engine
-    /// writes it.
+    /// A classic `docker save` archive of the given layers, with a config that lists their diff
+    /// IDs and a history, and manifest.json last as the engine writes it.
     pub fn image(layers: &[Vec<u8>]) -> Vec<u8> {
+        let sha = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| format!("sha256:{}", sha(l)))
+            .collect();
+        let history: Vec<serde_json::Value> = (0..layers.len())
+            .map(|i| serde_json::json!({ "created_by": format!("layer {i}") }))
+            .chain([serde_json::json!({ "created_by": "CMD [\"/x\"]", "empty_layer": true })])
+            .collect();
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": { "User": "10001", "Cmd": ["/x"], "ExposedPorts": { "8080/tcp": {} } },
+            "history": history,
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+        })
+        .to_string();
+        let config_name = format!("{}.json", sha(config.as_bytes()));
         let mut builder = tar::Builder::new(Vec::new());
+        let mut append = |name: &str, bytes: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, bytes).unwrap();
+        };
         let mut names = Vec::new();
         for (index, layer) in layers.iter().enumerate() {
             let name = format!("{index:064}/layer.tar");
-            let mut header = tar::Header::new_gnu();
-            header.set_size(layer.len() as u64);
-            header.set_mode(0o644);
-            builder
-                .append_data(&mut header, &name, layer.as_slice())
-                .unwrap();
+            append(&name, layer);
             names.push(name);
         }
-        let manifest =
-            serde_json::json!([{ "Config": "c.json", "RepoTags": ["x:y"], "Layers": names }])
-                .to_string();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(manifest.len() as u64);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, "manifest.json", manifest.as_bytes())
-            .unwrap();
+        append(&config_name, config.as_bytes());
+        let manifest = serde_json::json!([
+            { "Config": config_name, "RepoTags": ["x:y"], "Layers": names }
+        ])
+        .to_string();
+        append("manifest.json", manifest.as_bytes());
         builder.into_inner().unwrap()
     }
 
     #[test]
-    fn one_layer_wastes_nothing() {
-        let archive = image(&[layer(&[("webtest", "0123456789")])]);
-        let a = analyze(archive.as_slice()).unwrap();
-        assert_eq!(a.efficiency, 1.0);
-        assert_eq!(a.wasted_bytes, 0);
-        assert_eq!(a.file_count, 1);
-        assert_eq!(
-            a.largest_files,
-            vec![PathSize {
-                path: "/webtest".into(),
-                size_bytes: 10
-            }]
-        );
-        assert!(!a.has_shell());
-        assert!(a.compressed_bytes > 0 && a.compressed_bytes < archive.len() as u64);
-    }
-
-    #[test]
-    fn a_path_in_two_layers_wastes_all_but_its_smallest_copy() {
+    fn the_figures_are_dives_and_the_duplicates_beside_them() {
         let base = layer(&[("etc/", ""), ("etc/big", "0123456789"), ("etc/keep", "abc")]);
         let top = layer(&[("etc/big", "01234")]);
         let a = analyze(image(&[base, top]).as_slice()).unwrap();
-        assert_eq!(a.wasted_bytes, 10);
-        // smallest copies 5 + 3 over all copies 10 + 5 + 3.
+        // dive counts every copy of a path stored twice; deleting the duplicates saves the larger.
+        assert_eq!(a.wasted_bytes, 15);
+        assert_eq!(a.reclaimable_bytes, 10);
+        // The smallest copies 5 + 3 over all copies 10 + 5 + 3.
         assert!((a.efficiency - 8.0 / 18.0).abs() < 1e-9);
-        assert_eq!(a.fs.get("etc/big"), Some(&Node::File { size: 5 }));
+        assert_eq!(a.file_count, 2);
     }
 
     #[test]
-    fn a_whiteout_deletes_and_counts_as_a_copy_the_size_of_what_it_deleted() {
-        let base = layer(&[
-            ("tmp/", ""),
-            ("tmp/cache/", ""),
-            ("tmp/cache/a", "0123456789"),
-            ("tmp/cache/b", "01234"),
-        ]);
-        let top = layer(&[("tmp/.wh.cache", "")]);
-        let a = analyze(image(&[base, top]).as_slice()).unwrap();
-        assert!(!a.exists("/tmp/cache/a"));
-        assert!(a.exists("/tmp"));
-        assert_eq!(a.file_count, 0);
-        // tmp/cache: one copy of 15 bytes (the whiteout); a and b once each.
-        assert_eq!(a.wasted_bytes, 0);
-    }
-
-    #[test]
-    fn an_opaque_directory_hides_what_lies_below() {
-        let base = layer(&[("d/", ""), ("d/old", "x")]);
-        let top = layer(&[("d/", ""), ("d/.wh..wh..opq", ""), ("d/new", "y")]);
-        let a = analyze(image(&[base, top]).as_slice()).unwrap();
-        assert!(!a.exists("/d/old"));
-        assert!(a.exists("/d/new"));
-    }
-
-    #[test]
-    fn paths_resolve_through_symbolic_links() {
-        let base = layer(&[
-            ("bin", "->usr/bin"),
-            ("usr/", ""),
-            ("usr/bin/", ""),
-            ("usr/bin/dash", "#!"),
-            ("usr/bin/sh", "->dash"),
-            ("usr/bin/dpkg", "x"),
-        ]);
-        let a = analyze(image(&[base]).as_slice()).unwrap();
-        assert_eq!(a.resolve("/bin/sh").as_deref(), Some("/usr/bin/dash"));
-        assert!(a.has_shell());
-        assert!(a.has_package_manager());
-        assert!(!a.exists("/bin/bash"));
-        assert!(a.exists("/usr/bin/../bin/dash"));
-    }
-
-    #[test]
-    fn a_link_loop_does_not_hang() {
-        let a = analyze(image(&[layer(&[("a", "->b"), ("b", "->a")])]).as_slice()).unwrap();
-        assert!(!a.exists("/a"));
-    }
-
-    #[test]
-    fn largest_files_are_sorted_and_capped_at_ten() {
-        let contents: Vec<String> = (0..12).map(|i| "x".repeat(i + 1)).collect();
-        let names: Vec<String> = (0..12).map(|i| format!("f{i:02}")).collect();
-        let entries: Vec<(&str, &str)> = names
-            .iter()
-            .zip(&contents)
-            .map(|(n, c)| (n.as_str(), c.as_str()))
-            .collect();
-        let a = analyze(image(&[layer(&entries)]).as_slice()).unwrap();
-        assert_eq!(a.largest_files.len(), 10);
-        assert_eq!(
-            a.largest_files[0],
-            PathSize {
-                path: "/f11".into(),
-                size_bytes: 12
-            }
-        );
-        assert_eq!(a.file_count, 12);
-    }
-
-    #[test]
-    fn an_archive_without_manifest_is_an_error() {
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(0);
-        builder.append_data(&mut header, "x", io::empty()).unwrap();
-        let err = analyze(builder.into_inner().unwrap().as_slice()).unwrap_err();
-        assert!(err.to_string().contains("manifest.json"));
+    fn an_archive_file_gives_the_config_and_history_the_engine_would() {
+        let dir = std::env::temp_dir().join(format!("xtask-analysis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("image.tar");
+        std::fs::write(
+            &path,
+            image(&[layer(&[("a", "0123")]), layer(&[("b", "01")])]),
+        )
+        .unwrap();
+        let analyses = Analyses::new(&Cache::Off).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let analysis = runtime.block_on(analyses.archive(&path)).unwrap();
+        let (facts, history) = archive_facts(&path, &analysis).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(facts.id, analysis.config_digest);
+        assert_eq!(facts.size, 6);
+        assert_eq!(facts.user, "10001");
+        assert_eq!(facts.exposed_ports, vec!["8080/tcp".to_string()]);
+        let sizes: Vec<u64> = history.iter().map(|h| h.size).collect();
+        assert_eq!(sizes, vec![4, 2, 0]);
+        let report = image_report("y", "x:y", &facts, &history, &analysis);
+        assert!(!report.posture.runs_as_root);
+        assert_eq!(report.layer_count, 2);
+        assert_eq!(report.layers[2].created_by, "CMD [\"/x\"]");
     }
 }

@@ -399,6 +399,8 @@ mod tests {
             layers: vec![],
             efficiency: 1.0,
             wasted_bytes: 0,
+            reclaimable_bytes: 0,
+            hidden_bytes: 0,
             file_count: 1,
             largest_files: vec![],
             config: ImageConfig {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bases, build, clean, compare, render, stress};
+use crate::{bases, build, clean, commands, compare, render, stress};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,9 @@ pub enum Command {
     Stress(stress::Args),
     /// Render report.md and sizes.svg again from the last report.json, without the engine.
     Report(render::Args),
-    /// Remove every image and container that carries the project's label, and nothing else.
+    /// Remove the containers the tool started and the images of the manifest's repository.
     Clean(clean::Args),
+    /// Analyse one image (dive's efficiency and wasted bytes, and ours): an image in the engine,
+    /// or a `docker save` archive file, which needs no engine.
+    Analyze(commands::analyze::Args),
 }

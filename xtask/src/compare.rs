@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -177,10 +177,12 @@ async fn measure_and_check(
         let history = engine.history(&tag).await?;
         facts.push((name.clone(), tag, image, history));
     }
-    let cache_dir = ctx.out_dir().join("cache").join("analysis");
-    let analyses = futures_util::future::try_join_all(facts.iter().map(|(name, tag, image, _)| {
-        analyze_cached(engine, &cache_dir, name, tag, &image.id, progress)
-    }))
+    let analyzer = analysis::Analyses::new(&analysis::Cache::under(&ctx.out_dir()))?;
+    let analyses = futures_util::future::try_join_all(
+        facts
+            .iter()
+            .map(|(_, tag, ..)| analyze(&analyzer, engine, tag, progress)),
+    )
     .await?;
     let analyses: HashMap<String, Analysis> = facts
         .iter()
@@ -208,8 +210,10 @@ async fn measure_and_check(
                     .collect(),
                 efficiency: analysis.efficiency,
                 wasted_bytes: analysis.wasted_bytes,
+                reclaimable_bytes: analysis.reclaimable_bytes,
+                hidden_bytes: analysis.hidden_bytes,
                 file_count: analysis.file_count,
-                largest_files: analysis.largest_files.clone(),
+                largest_files: analysis::largest_files(analysis),
                 config: ImageConfig {
                     user: image.user.clone(),
                     entrypoint: image.entrypoint.clone(),
@@ -320,35 +324,21 @@ async fn measure_and_check(
     })
 }
 
-/// The analysis of an image, from the cache when this image ID was analysed before: the export
-/// and its compression take seconds per hundred megabytes, and an ID names one content forever.
-async fn analyze_cached(
+/// The analysis of an image from its export; the layers the cache knows are only drained.
+async fn analyze(
+    analyzer: &analysis::Analyses,
     engine: &Engine,
-    cache_dir: &Path,
-    name: &str,
     tag: &str,
-    id: &str,
     progress: &Progress,
 ) -> Result<Analysis> {
-    let file = cache_dir.join(format!("{}.json", id.trim_start_matches("sha256:")));
-    if let Ok(bytes) = std::fs::read(&file) {
-        if let Ok(analysis) = serde_json::from_slice::<Analysis>(&bytes) {
-            return Ok(analysis);
-        }
-    }
-    let phase = progress.phase(&format!("analyse {tag}: export, compress, read the layers"));
-    let reader = tokio_util::io::SyncIoBridge::new(engine.export(tag));
-    let analysis = tokio::task::spawn_blocking(move || analysis::analyze(reader))
-        .await?
-        .with_context(|| format!("analyse image {name}"))?;
-    phase.finish(&format!("analysed {tag}: {} files", analysis.file_count));
-    std::fs::create_dir_all(cache_dir)
-        .with_context(|| format!("create {}", cache_dir.display()))?;
-    // Written whole and then renamed, so an interrupted run never leaves half a cache entry.
-    let partial = file.with_extension("partial");
-    std::fs::write(&partial, serde_json::to_vec(&analysis)?)
-        .with_context(|| format!("write {}", partial.display()))?;
-    std::fs::rename(&partial, &file).with_context(|| format!("write {}", file.display()))?;
+    let phase = progress.phase(&format!("analyse {tag}: export and read the layers"));
+    let analysis = analyzer.image(engine, tag).await?;
+    let cached = analysis.layers.iter().filter(|l| l.cached).count();
+    phase.finish(&format!(
+        "analysed {tag}: {} files, {cached} of {} layers from the cache",
+        analysis.file_count,
+        analysis.layers.len()
+    ));
     Ok(analysis)
 }
 

@@ -62,6 +62,8 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
                 let engine = Engine::connect().await?;
                 commands::stress::run(&ctx, &manifest, &engine, args).await
             }
+            // It connects to the engine itself, and only for an image in the engine.
+            Command::Analyze(args) => commands::analyze::run(&ctx, args).await,
         }
     })
 }

@@ -2,4 +2,5 @@
 //! measurement to the report written and shown. The modules it calls never call back: a
 //! measurement returns data, and only `report` words it.
 
+pub mod analyze;
 pub mod stress;

@@ -39,15 +39,29 @@ pub struct ImageReport {
     pub id: String,
     /// Uncompressed size as the engine reports it (`docker image inspect`'s `Size`).
     pub size_bytes: u64,
-    /// Bytes of the gzip-compressed `docker save` stream: what moving the image costs.
+    /// What moving the image costs: what a registry stores for it, every layer as its
+    /// compressed blob (gzip at level 6, as Docker pushes a plain layer; the blob itself when the
+    /// engine keeps it compressed), plus the config and the manifest.
     pub compressed_bytes: u64,
     pub layer_count: usize,
     /// Oldest first, as `docker history` lists them bottom-up.
     pub layers: Vec<Layer>,
-    /// dive's efficiency score in 0..=1: 1 means no byte is stored twice across layers.
+    /// dive's efficiency score (`efficiencyScore`) in 0..=1: over every path of every layer, the
+    /// smallest copy of each path over all its copies; 1 means no byte is stored twice.
     pub efficiency: f64,
-    /// Bytes of every copy of a path beyond its smallest one, summed over all paths.
+    /// dive's wasted bytes (`inefficientBytes`): every copy, the smallest included, of every path
+    /// that occurs in more than one layer.
     pub wasted_bytes: u64,
+    /// What deleting the duplicates would save: of every path stored in more than one layer, all
+    /// copies but the smallest (a whiteout counting as the size of what it deletes). Absent from
+    /// older reports.
+    #[serde(default)]
+    pub reclaimable_bytes: u64,
+    /// Bytes of regular files that the layers store and the merged filesystem does not show
+    /// (overwritten or deleted, a directory deleted whole included): what squashing the layers
+    /// would save. Absent from older reports.
+    #[serde(default)]
+    pub hidden_bytes: u64,
     /// Regular files in the merged filesystem.
     pub file_count: u64,
     /// The ten largest regular files of the merged filesystem, largest first.
@@ -84,6 +98,12 @@ pub struct ImageConfig {
     /// The healthcheck's test, e.g. `["CMD", "/webtest", "healthcheck"]`, when there is one.
     pub healthcheck: Option<Vec<String>>,
     pub labels: BTreeMap<String, String>,
+}
+
+/// Whether a config's `User` means root: empty, `root`, `0`, with or without a group.
+pub fn is_root(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or("");
+    name.is_empty() || name == "root" || name == "0"
 }
 
 /// Security-relevant facts read off the image's config and files.
@@ -314,10 +334,4 @@ pub enum AspectKind {
         found: Option<Vec<String>>,
         expected: bool,
     },
-}
-
-/// Whether a config's `User` means root: empty, `root`, `0`, with or without a group.
-pub fn is_root(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("");
-    name.is_empty() || name == "root" || name == "0"
 }

@@ -154,11 +154,12 @@ fn details(out: &mut String, image: &ImageReport) {
     let _ = writeln!(out, "- tag {} · id {}", code(&image.tag), code(&image.id));
     let _ = writeln!(
         out,
-        "- {} uncompressed, {} compressed; efficiency {}, {} wasted; {}\n",
+        "- {} uncompressed, {} compressed; efficiency {}, {} wasted (dive), {} reclaimable; {}\n",
         human_bytes(image.size_bytes),
         human_bytes(image.compressed_bytes),
         percent(image.efficiency),
         human_bytes(image.wasted_bytes),
+        human_bytes(image.reclaimable_bytes),
         plural(image.file_count, "file", "files"),
     );
 

@@ -6,6 +6,7 @@
 //! I/O and stamps no time, so the same report always renders to the same bytes and the golden
 //! tests in `tests.rs` can pin the output down.
 
+mod analysis;
 mod checks;
 mod human;
 mod markdown;
@@ -79,6 +80,20 @@ pub fn container_logs(image: &str, logs: &str) -> String {
             logs.trim_end()
         }
     )
+}
+
+/// The figures of one image as `cargo xtask analyze` shows them: the image's figures, its layers,
+/// its largest files and dive's inefficient paths.
+pub fn analysis(image: &ImageReport, analysis: &image_analysis::Analysis, style: Style) -> String {
+    analysis::render(image, analysis, style)
+}
+
+/// One image entry of `report.json` as pretty JSON with a trailing newline.
+pub fn image_json(image: &ImageReport) -> String {
+    // As for `json`: the model always serializes.
+    let mut text = serde_json::to_string_pretty(image).expect("an ImageReport always serializes");
+    text.push('\n');
+    text
 }
 
 /// A self-contained SVG bar chart of the image sizes on a log scale.

@@ -3,6 +3,7 @@
 //! engine take `common::engine()` first, so they run one at a time; the others run in parallel.
 
 mod abuse;
+mod analyze;
 mod bad_manifests;
 mod bases;
 mod clean;
