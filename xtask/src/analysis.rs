@@ -35,9 +35,16 @@ impl Cache {
 
 /// The analyser of one run: one pool of threads and one cache for every image, cheap to clone
 /// into blocking tasks.
+///
+/// The cache has two tiers. The crate keeps every layer's figures by digest, so that an image
+/// with a new top layer only reads that layer; but it still needs the export, which the engine
+/// makes at some 100 MB/s, so an image the engine knows by an ID analysed before is taken whole
+/// from `images-v1/<id>.json` (an ID names one content forever) and never exported.
 #[derive(Clone)]
 pub struct Analyses {
     analyzer: Arc<Analyzer>,
+    /// Where whole analyses are kept by image ID, when the cache is used.
+    images: Option<PathBuf>,
 }
 
 impl Analyses {
@@ -47,24 +54,40 @@ impl Analyses {
             Cache::Off => None,
         };
         let analyzer = Analyzer::new(Options {
-            cache_dir,
+            cache_dir: cache_dir.clone(),
             ..Options::default()
         })
         .context("start the image analysis")?;
         Ok(Analyses {
             analyzer: Arc::new(analyzer),
+            images: cache_dir.map(|dir| dir.join("images-v1")),
         })
     }
 
-    /// Analyses an image in the engine from its export stream, read once as it arrives.
-    pub async fn image(&self, engine: &Engine, name: &str) -> Result<Analysis> {
+    /// Analyses an image in the engine, known there by `id`: from the cache when this ID was
+    /// analysed before, otherwise from its export stream, read once as it arrives.
+    pub async fn image(&self, engine: &Engine, name: &str, id: &str) -> Result<Analysis> {
+        let file = self
+            .images
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.json", id.trim_start_matches("sha256:"))));
+        if let Some(mut analysis) = file.as_deref().and_then(remembered) {
+            for layer in &mut analysis.layers {
+                layer.cached = true;
+            }
+            return Ok(analysis);
+        }
         // The bridge must be made inside the runtime; the analysis blocks, so it runs apart.
         let reader = tokio_util::io::SyncIoBridge::new(engine.export(name));
         let analyzer = Arc::clone(&self.analyzer);
-        tokio::task::spawn_blocking(move || analyzer.analyze_stream(reader))
+        let analysis = tokio::task::spawn_blocking(move || analyzer.analyze_stream(reader))
             .await
             .context("the analysis stopped")?
-            .with_context(|| format!("analyse image {name}"))
+            .with_context(|| format!("analyse image {name}"))?;
+        if let Some(file) = file {
+            remember(&file, &analysis)?;
+        }
+        Ok(analysis)
     }
 
     /// Analyses the first image of a `docker save` archive file, without the engine.
@@ -76,6 +99,24 @@ impl Analyses {
             .context("the analysis stopped")?
             .with_context(|| format!("analyse the archive {}", path.display()))
     }
+}
+
+/// A whole analysis kept before; `None` when there is none or it does not read (another
+/// version wrote it), so that it is made again.
+fn remembered(file: &Path) -> Option<Analysis> {
+    let bytes = std::fs::read(file).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn remember(file: &Path, analysis: &Analysis) -> Result<()> {
+    let dir = file.parent().context("a cache file lies in a folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    // Written whole and then renamed, so that an interrupted run never leaves half an entry and
+    // concurrent runs may share the cache.
+    let partial = file.with_extension(format!("{}.partial", std::process::id()));
+    std::fs::write(&partial, serde_json::to_vec(analysis)?)
+        .with_context(|| format!("write {}", partial.display()))?;
+    std::fs::rename(&partial, file).with_context(|| format!("write {}", file.display()))
 }
 
 /// Analyses a `docker save` stream with no cache: what the unit tests of the checks use.

@@ -181,7 +181,7 @@ async fn measure_and_check(
     let analyses = futures_util::future::try_join_all(
         facts
             .iter()
-            .map(|(_, tag, ..)| analyze(&analyzer, engine, tag, progress)),
+            .map(|(_, tag, image, _)| analyze(&analyzer, engine, tag, &image.id, progress)),
     )
     .await?;
     let analyses: HashMap<String, Analysis> = facts
@@ -324,15 +324,17 @@ async fn measure_and_check(
     })
 }
 
-/// The analysis of an image from its export; the layers the cache knows are only drained.
+/// The analysis of an image: from the cache when its ID was analysed before, otherwise from its
+/// export, where the layers the cache knows are only drained.
 async fn analyze(
     analyzer: &analysis::Analyses,
     engine: &Engine,
     tag: &str,
+    id: &str,
     progress: &Progress,
 ) -> Result<Analysis> {
     let phase = progress.phase(&format!("analyse {tag}: export and read the layers"));
-    let analysis = analyzer.image(engine, tag).await?;
+    let analysis = analyzer.image(engine, tag, id).await?;
     let cached = analysis.layers.iter().filter(|l| l.cached).count();
     phase.finish(&format!(
         "analysed {tag}: {} files, {cached} of {} layers from the cache",

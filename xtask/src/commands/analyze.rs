@@ -24,7 +24,8 @@ pub struct Args {
     /// What goes to standard output: the figures for people, or the image entry of report.json.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Read every layer again, neither taking nor keeping results in target/xtask/analysis-cache.
+    /// Read every layer again (and export the image again), neither taking nor keeping results
+    /// in target/xtask/analysis-cache.
     #[arg(long)]
     pub no_cache: bool,
 }
@@ -116,7 +117,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .with_context(|| format!("there is no image {name} in the engine"))?;
             let history = engine.history(name).await?;
             let phase = progress.phase(&format!("analyse {name}: export and read the layers"));
-            let analysis = analyses.image(&engine, name).await?;
+            let analysis = analyses.image(&engine, name, &facts.id).await?;
             phase.finish(&format!("analysed {name}"));
             let image = analysis::image_report(variant(name), name, &facts, &history, &analysis);
             (image, analysis)
