@@ -14,7 +14,6 @@ mod manifest;
 mod model;
 mod render;
 mod report;
-mod rootfs;
 mod stress;
 
 use std::path::PathBuf;
