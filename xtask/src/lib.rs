@@ -20,7 +20,6 @@ pub mod manifest;
 pub mod model;
 pub mod render;
 pub mod report;
-pub mod rootfs;
 pub mod runner;
 pub mod stress;
 

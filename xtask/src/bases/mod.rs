@@ -1,0 +1,307 @@
+//! `cargo xtask bases`: makes every base image the manifest names. An image present locally is
+//! used as it is; one that can be pulled is pulled; otherwise its local stand-in is assembled from
+//! Debian packages (with the `debimage` crate: a signed index, a lock file, verified packages) and
+//! loaded into the engine, and the user is told so plainly. The build arguments that point the
+//! Dockerfiles at the bases come out of here.
+//!
+//! The module is split by concern: `packages` is the Debian side (the signed index, read once,
+//! and the lock file beside the manifest that pins each recipe's packages); `image` assembles and
+//! loads one stand-in from them.
+
+mod image;
+mod packages;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::ctx::Ctx;
+use crate::engine::Engine;
+use crate::error::Fix;
+use crate::manifest::{BuildArgs, Manifest};
+use crate::report::progress::Progress;
+
+use image::Site;
+use packages::Packages;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Assemble every local base again, even when an up-to-date one is present.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Resolve every recipe's packages again against the signed Debian index and rewrite the
+    /// lock file beside the manifest (e.g. docker/images.lock), instead of taking the locked ones.
+    #[arg(long)]
+    pub update: bool,
+    /// The Debian mirror to take packages from (default: the manifest's `debian.mirror`).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// The Debian suite, such as bookworm (default: the manifest's `debian.suite`).
+    #[arg(long, value_name = "NAME")]
+    pub suite: Option<String>,
+    /// Where downloaded indexes and packages are kept, relative to the workspace root (default:
+    /// target/xtask/cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// When a local base is assembled again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Only when none is present or its recipe changed.
+    IfChanged,
+    Always,
+}
+
+/// What `bases` does, decided once from the flags and the manifest.
+pub struct Plan {
+    pub rebuild: Rebuild,
+    pub source: debimage::Source,
+    /// The download cache, absolute.
+    pub cache: PathBuf,
+    pub lock: LockPlan,
+}
+
+/// Where the lock file is and what is done with it.
+pub struct LockPlan {
+    /// Beside the manifest, with its extension replaced: `docker/images.lock`.
+    pub path: PathBuf,
+    /// `--update`: resolve every recipe again and rewrite the file.
+    pub update: bool,
+    /// The path as the user knows it (relative to the workspace root), for messages.
+    pub shown: String,
+    /// The manifest's path as the user knows it.
+    pub manifest: String,
+    /// The command that rewrites this lock file, for messages.
+    pub update_command: String,
+}
+
+impl Plan {
+    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Plan {
+        let debian = &manifest.debian;
+        Plan {
+            cache: ctx.path_or(args.cache.as_deref(), ctx.out_dir().join("cache")),
+            rebuild: if args.rebuild {
+                Rebuild::Always
+            } else {
+                Rebuild::IfChanged
+            },
+            source: debimage::Source {
+                mirror: args.mirror.clone().unwrap_or_else(|| debian.mirror.clone()),
+                suites: vec![args.suite.clone().unwrap_or_else(|| debian.suite.clone())],
+                arch: debian.arch.clone(),
+                components: debian.components.clone(),
+            },
+            lock: LockPlan::new(&ctx.root, &manifest.path, args.update),
+        }
+    }
+
+    /// The suite the bases come from (the plan has exactly one).
+    pub fn suite(&self) -> &str {
+        self.source.suites.first().map_or("", String::as_str)
+    }
+}
+
+impl LockPlan {
+    fn new(root: &Path, manifest: &Path, update: bool) -> LockPlan {
+        let path = manifest.with_extension("lock");
+        let relative = |p: &Path| {
+            p.strip_prefix(root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let manifest_shown = relative(manifest);
+        // The default manifest needs no flag; any other is named, or the command would
+        // rewrite the wrong file.
+        let update_command = if manifest_shown == "docker/images.yaml" {
+            "cargo xtask bases --update".to_string()
+        } else {
+            format!("cargo xtask bases --update --manifest {manifest_shown}")
+        };
+        LockPlan {
+            shown: relative(&path),
+            path,
+            update,
+            update_command,
+            manifest: manifest_shown,
+        }
+    }
+}
+
+pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
+    let plan = Plan::new(ctx, manifest, &args);
+    let progress = Progress::new(ctx.style);
+    let _lock = engine
+        .exclusive("bases", |holder| progress.waiting_for(holder))
+        .await?;
+    engine
+        .guarded(ensure(ctx, engine, manifest, &plan, &progress))
+        .await?;
+    Ok(())
+}
+
+/// Makes sure every base is there and returns the build arguments that name them.
+pub async fn ensure(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<BuildArgs> {
+    let mut packages = Packages::new(manifest, plan, progress);
+    if plan.lock.update {
+        packages.update_lock().await.map_err(|err| {
+            keep_fix(err, |err| Fix {
+                problem: format!("cannot update {}: {}", plan.lock.shown, one_line_cause(err)),
+                next: next_step(err, plan, None),
+            })
+        })?;
+    }
+    let site = Site {
+        ctx,
+        engine,
+        plan,
+        progress,
+    };
+    let mut args = BuildArgs::new();
+    for (arg, base) in &manifest.bases {
+        let image = if engine.image(&base.image).await?.is_some() {
+            progress.note(&format!("{arg}: {} is present", base.image));
+            base.image.clone()
+        } else if let Some(recipe_name) = &base.offline {
+            // A pull is tried only when the image is not there yet: it fails within milliseconds
+            // where no registry can be reached, and then the local stand-in is used.
+            match engine.pull(&base.image).await {
+                Ok(()) => {
+                    progress.note(&format!("{arg}: pulled {}", base.image));
+                    base.image.clone()
+                }
+                Err(err) => {
+                    progress.note(&format!(
+                        "{arg}: {} cannot be pulled ({}); using a local stand-in assembled from Debian packages",
+                        base.image,
+                        first_line(&format!("{err:#}"))
+                    ));
+                    let recipe = &manifest.recipes[recipe_name];
+                    image::local_base(&site, &mut packages, recipe_name, recipe)
+                        .await
+                        .map_err(|err| {
+                            keep_fix(err, |err| Fix {
+                                problem: format!(
+                                    "base {arg}: {} cannot be pulled, and its local stand-in `{recipe_name}` cannot be made: {}",
+                                    base.image,
+                                    one_line_cause(err)
+                                ),
+                                next: next_step(err, plan, Some(&base.image)),
+                            })
+                        })?
+                }
+            }
+        } else {
+            engine.pull(&base.image).await.map_err(|err| Fix {
+                problem: format!(
+                    "base {arg}: {} is not in the engine and cannot be pulled ({}), and the manifest gives it no `offline` recipe",
+                    base.image,
+                    one_line_cause(&err)
+                ),
+                next: format!(
+                    "make a registry reachable, or load {} with `docker load`, or give bases.{arg} an `offline:` recipe in {} so that a stand-in is built",
+                    base.image,
+                    manifest.path.display()
+                ),
+            })?;
+            progress.note(&format!("{arg}: pulled {}", base.image));
+            base.image.clone()
+        };
+        args.insert(arg.clone(), image);
+    }
+    Ok(args)
+}
+
+/// An error that already says what to do (a broken lock file, say) is kept as it is; any other
+/// becomes the `Fix` that `wrap` makes of it.
+fn keep_fix(err: anyhow::Error, wrap: impl FnOnce(&anyhow::Error) -> Fix) -> anyhow::Error {
+    if err.chain().any(|cause| cause.is::<Fix>()) {
+        err
+    } else {
+        let fix = wrap(&err);
+        anyhow::Error::new(fix)
+    }
+}
+
+/// What the user can do about a failure to make a stand-in, from what failed: a stale lock is
+/// made afresh, a refused index calls for another mirror, anything else for a reachable one.
+fn next_step(err: &anyhow::Error, plan: &Plan, image: Option<&str>) -> String {
+    let is = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
+    if is(&|cause| cause.is::<debimage::LockError>()) {
+        format!(
+            "run `{}` to resolve the recipes again against the signed index and rewrite {}, then commit it",
+            plan.lock.update_command, plan.lock.shown
+        )
+    } else if is(&|cause| cause.is::<debimage::TrustError>()) {
+        "nothing from the refused index was used; use another Debian mirror (pass --mirror URL, or set debian.mirror in the manifest)".to_string()
+    } else {
+        let load = image.map_or(String::new(), |image| {
+            format!(", or load {image} into the engine with `docker load`")
+        });
+        format!(
+            "make the Debian mirror {} reachable (or pass --mirror URL, or set debian.mirror in the manifest){load}",
+            plan.source.mirror
+        )
+    }
+}
+
+/// The whole chain of an error on one line, innermost cause last.
+fn one_line_cause(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|cause| cause.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_sits_beside_the_manifest_and_the_update_command_names_it() {
+        let root = Path::new("/w");
+        let default = LockPlan::new(root, Path::new("/w/docker/images.yaml"), false);
+        assert_eq!(default.path, Path::new("/w/docker/images.lock"));
+        assert_eq!(default.shown, "docker/images.lock");
+        assert_eq!(default.update_command, "cargo xtask bases --update");
+        let go = LockPlan::new(root, Path::new("/w/docker/go.yaml"), true);
+        assert_eq!(go.shown, "docker/go.lock");
+        assert!(go.update);
+        assert_eq!(
+            go.update_command,
+            "cargo xtask bases --update --manifest docker/go.yaml"
+        );
+    }
+
+    #[test]
+    fn a_stale_lock_and_a_refused_index_each_get_their_own_advice() {
+        let plan = Plan {
+            rebuild: Rebuild::IfChanged,
+            source: debimage::Source::default(),
+            cache: PathBuf::from("/c"),
+            lock: LockPlan::new(Path::new("/w"), Path::new("/w/docker/go.yaml"), false),
+        };
+        let stale = anyhow::Error::new(debimage::LockError::NoEntry { recipe: "r".into() })
+            .context("pin the packages");
+        assert!(next_step(&stale, &plan, None)
+            .starts_with("run `cargo xtask bases --update --manifest docker/go.yaml`"));
+        let refused = anyhow::Error::new(debimage::TrustError::NotSigned {
+            url: "u".into(),
+            detail: "d".into(),
+        });
+        assert!(next_step(&refused, &plan, None).contains("another Debian mirror"));
+        let other = anyhow::anyhow!("connection refused");
+        assert!(next_step(&other, &plan, Some("rust:1")).contains("docker load"));
+    }
+}
