@@ -1,0 +1,253 @@
+//! Building images with the classic builder: the build request, its streamed steps, and what a
+//! failed build leaves behind.
+
+use super::*;
+
+impl Engine {
+    /// Builds an image with the classic builder, reporting each step through `on`.
+    pub async fn build(
+        &self,
+        spec: BuildSpec<'_>,
+        on: &mut (dyn FnMut(BuildEvent) + Send),
+    ) -> Result<Built> {
+        let build_args: HashMap<&str, &str> = spec
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let labels: HashMap<&str, &str> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(spec.dockerfile)
+            .t(spec.tag)
+            .buildargs(&build_args)
+            .labels(&labels)
+            .nocache(spec.no_cache)
+            .rm(true)
+            // Without forcerm a failed RUN leaves its container behind.
+            .forcerm(true)
+            .version(BuilderVersion::BuilderV1);
+        if let Some(target) = spec.target {
+            options = options.target(target);
+        }
+        let mut stream = self.docker.build_image(
+            options.build(),
+            None,
+            Some(bollard::body_full(spec.context_tar.into())),
+        );
+        let mut id = None;
+        let (mut steps, mut cached) = (0, 0);
+        let mut in_stage = false;
+        let mut step: Option<String> = None;
+        let mut output: Vec<String> = Vec::new();
+        let mut partial = String::new();
+        self.building.lock().expect("build registry").clear();
+        // Whether the current step's image came from elsewhere: the cache, or a FROM.
+        let mut step_cached = false;
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(err) => {
+                    let message = match err {
+                        DockerError::DockerStreamError { error } => error,
+                        DockerError::DockerResponseServerError { message, .. } => message,
+                        other => format!("{other:#}"),
+                    };
+                    if !partial.is_empty() {
+                        output.push(std::mem::take(&mut partial));
+                    }
+                    let keep = output.len().saturating_sub(40);
+                    // The steps that succeeded left images; nothing tagged uses them, so they go
+                    // with the failed build.
+                    self.remove_unfinished_build().await;
+                    return Err(BuildFailed {
+                        tag: spec.tag.to_string(),
+                        step,
+                        output: output.split_off(keep),
+                        message,
+                    }
+                    .into());
+                }
+            };
+            if let Some(aux) = info.aux.and_then(|aux| aux.id) {
+                // The classic builder reports one image ID per stage; the last is the image.
+                id = Some(aux);
+            }
+            let Some(text) = info.stream else { continue };
+            partial.push_str(&text);
+            while let Some(end) = partial.find('\n') {
+                let line: String = partial.drain(..=end).collect();
+                let line = line.trim_end().to_string();
+                if let Some(event) = parse_build_line(&line) {
+                    match &event {
+                        BuildEvent::Step {
+                            number,
+                            total,
+                            instruction,
+                        } => {
+                            // A FROM step only names the base, and an ARG before the first
+                            // FROM only declares a name: neither ever reports a cache hit, so
+                            // neither counts among the steps that may be rebuilt.
+                            let is_from = instruction.to_ascii_uppercase().starts_with("FROM ");
+                            in_stage |= is_from;
+                            if in_stage && !is_from {
+                                steps += 1;
+                            }
+                            step = Some(format!("step {number}/{total} `{instruction}`"));
+                            output.clear();
+                            // A FROM step names an image the build did not make: never remove it.
+                            step_cached = is_from;
+                        }
+                        BuildEvent::Cached => {
+                            cached += 1;
+                            step_cached = true;
+                        }
+                        BuildEvent::Output(text) => output.push(text.clone()),
+                        BuildEvent::Made(id) => {
+                            // Only what this build made itself, not what it took from the cache.
+                            if !step_cached {
+                                self.building
+                                    .lock()
+                                    .expect("build registry")
+                                    .push(id.clone());
+                            }
+                            continue;
+                        }
+                        // A step's container is tracked while it runs, so that an interrupted
+                        // build does not leave it behind.
+                        BuildEvent::RunningIn(id) => {
+                            self.live
+                                .lock()
+                                .expect("container registry")
+                                .insert(id.clone());
+                            continue;
+                        }
+                        BuildEvent::Removed(id) => {
+                            self.live
+                                .lock()
+                                .expect("container registry")
+                                .retain(|known| !known.starts_with(id.as_str()));
+                            continue;
+                        }
+                    }
+                    on(event);
+                }
+            }
+        }
+        // The images belong to the tagged result now.
+        self.building.lock().expect("build registry").clear();
+        let id = id.ok_or_else(|| {
+            anyhow!(
+                "the engine finished building {} without naming an image",
+                spec.tag
+            )
+        })?;
+        Ok(Built { id, steps, cached })
+    }
+
+    /// Removes the images of a build that did not finish, newest first (each was the parent of
+    /// the next). `noprune` keeps their parents, which the build took from the cache or a FROM.
+    pub(super) async fn remove_unfinished_build(&self) {
+        let made: Vec<String> = std::mem::take(&mut *self.building.lock().expect("build registry"));
+        for id in made.iter().rev() {
+            let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+            let _ = self.docker.remove_image(id, Some(options), None).await;
+        }
+    }
+}
+
+/// Reads one line of the classic builder's output. The engine paints a step's standard error
+/// red with ANSI codes; they are taken out, so that logs and files hold plain text.
+fn parse_build_line(line: &str) -> Option<BuildEvent> {
+    let plain = console::strip_ansi_codes(line);
+    let line = plain.trim_end();
+    if let Some(rest) = line.strip_prefix("Step ") {
+        if let Some((counts, instruction)) = rest.split_once(" : ") {
+            if let Some((number, total)) = counts.split_once('/') {
+                if let (Ok(number), Ok(total)) = (number.parse(), total.parse()) {
+                    return Some(BuildEvent::Step {
+                        number,
+                        total,
+                        instruction: instruction.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let trimmed = line.trim();
+    if trimmed == "---> Using cache" {
+        return Some(BuildEvent::Cached);
+    }
+    if let Some(id) = trimmed.strip_prefix("---> Running in ") {
+        return Some(BuildEvent::RunningIn(id.trim().to_string()));
+    }
+    if let Some(id) = trimmed.strip_prefix("Removing intermediate container ") {
+        return Some(BuildEvent::Removed(id.trim().to_string()));
+    }
+    if let Some(id) = trimmed.strip_prefix("---> ") {
+        if id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Some(BuildEvent::Made(id.to_string()));
+        }
+    }
+    // The builder's own bookkeeping lines say nothing a person needs.
+    if trimmed.is_empty()
+        || trimmed.starts_with("---> ")
+        || trimmed.starts_with("Removing intermediate container")
+        || trimmed.starts_with("Successfully built")
+        || trimmed.starts_with("Successfully tagged")
+        || trimmed.starts_with("Sending build context")
+    {
+        return None;
+    }
+    Some(BuildEvent::Output(line.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_lines_are_read() {
+        assert_eq!(
+            parse_build_line("Step 3/12 : RUN cargo build --release"),
+            Some(BuildEvent::Step {
+                number: 3,
+                total: 12,
+                instruction: "RUN cargo build --release".into()
+            })
+        );
+        assert_eq!(
+            parse_build_line(" ---> Using cache"),
+            Some(BuildEvent::Cached)
+        );
+        assert_eq!(
+            parse_build_line(" ---> 3f2a1b9c0d1e"),
+            Some(BuildEvent::Made("3f2a1b9c0d1e".into()))
+        );
+        assert_eq!(
+            parse_build_line(
+                "\u{1b}[91merror[E0308]\u{1b}[0m\u{1b}[91m: mismatched types\u{1b}[0m"
+            ),
+            Some(BuildEvent::Output("error[E0308]: mismatched types".into()))
+        );
+        assert_eq!(
+            parse_build_line("\u{1b}[0mRemoving intermediate container 5dc1e7813eee"),
+            Some(BuildEvent::Removed("5dc1e7813eee".into()))
+        );
+        assert_eq!(
+            parse_build_line(" ---> Running in 5dc1e7813eee"),
+            Some(BuildEvent::RunningIn("5dc1e7813eee".into()))
+        );
+        assert_eq!(
+            parse_build_line("Successfully tagged webtest:simples"),
+            None
+        );
+        assert_eq!(
+            parse_build_line("   Compiling tokio v1.0.0"),
+            Some(BuildEvent::Output("   Compiling tokio v1.0.0".into()))
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Containers: create and start (always with the creation-only label), inspect, logs, memory,
+//! stop and remove, and the removal of everything a run started when it ends early.
+
+use super::*;
+
+impl Engine {
+    /// Creates and starts a container; it is tracked until [`Engine::remove`].
+    pub async fn start(&self, spec: &RunSpec<'_>) -> Result<String> {
+        let mut host = HostConfig::default();
+        if spec.security == Security::Hardened {
+            host.readonly_rootfs = Some(true);
+            host.cap_drop = Some(vec!["ALL".into()]);
+            host.security_opt = Some(vec!["no-new-privileges:true".into()]);
+        }
+        let mut body = ContainerCreateBody {
+            image: Some(spec.image.to_string()),
+            // Every container this module creates carries the creation-only label, whatever the
+            // caller passed: `clean` finds the tool's containers by it and by nothing else.
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain([(LABEL_CONTAINER.to_string(), "1".to_string())])
+                    .collect(),
+            ),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            ..Default::default()
+        };
+        if let Some(publish) = spec.publish {
+            let key = format!("{}/tcp", publish.container_port);
+            body.exposed_ports = Some(vec![key.clone()]);
+            host.port_bindings = Some(HashMap::from([(
+                key,
+                Some(vec![PortBinding {
+                    host_ip: Some(publish.host_ip.to_string()),
+                    host_port: Some(publish.host_port.to_string()),
+                }]),
+            )]));
+        }
+        body.host_config = Some(host);
+        let options = CreateContainerOptionsBuilder::default().build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("create a container of {}", spec.image))?;
+        self.live
+            .lock()
+            .expect("container registry")
+            .insert(created.id.clone());
+        if let Err(err) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove(&created.id).await;
+            let message = match &err {
+                DockerError::DockerResponseServerError { message, .. } => message.clone(),
+                other => root_cause(other),
+            };
+            if let Some(publish) = spec.publish {
+                if message.contains("already allocated")
+                    || message.contains("address already in use")
+                {
+                    return Err(port_taken(publish.host_ip, publish.host_port).into());
+                }
+            }
+            return Err(anyhow!(message))
+                .with_context(|| format!("start a container of {}", spec.image));
+        }
+        Ok(created.id)
+    }
+
+    /// The container's state, and the security settings and port bindings it really runs with.
+    pub async fn container(&self, id: &str) -> Result<ContainerFacts> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .context("inspect the container")?;
+        let state = inspect.state.unwrap_or_default();
+        let host = inspect.host_config.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let mut published: Vec<String> = inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default()
+            .into_values()
+            .flatten()
+            .flatten()
+            .map(|b| {
+                format!(
+                    "{}:{}",
+                    b.host_ip.unwrap_or_default(),
+                    b.host_port.unwrap_or_default()
+                )
+            })
+            .collect();
+        published.sort();
+        Ok(ContainerFacts {
+            running,
+            exit_code: if running { None } else { state.exit_code },
+            oom_killed: state.oom_killed.unwrap_or(false),
+            read_only_rootfs: host.readonly_rootfs.unwrap_or(false),
+            cap_drop: host.cap_drop.unwrap_or_default(),
+            no_new_privileges: host
+                .security_opt
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
+            user: inspect.config.and_then(|c| c.user).unwrap_or_default(),
+            published,
+        })
+    }
+
+    /// Runs a container to its end and returns its exit code and output; the container is removed.
+    pub async fn run_to_end(&self, spec: &RunSpec<'_>, timeout: Duration) -> Result<Finished> {
+        let id = self.start(spec).await?;
+        let result = async {
+            let mut wait = self.docker.wait_container(&id, None);
+            let code = match tokio::time::timeout(timeout, wait.next()).await {
+                Err(_) => bail!("the command did not end within {} s", timeout.as_secs()),
+                Ok(None) => bail!("the engine did not report how the container ended"),
+                Ok(Some(Ok(response))) => response.status_code,
+                // bollard reports a non-zero exit as an error that carries the code.
+                Ok(Some(Err(DockerError::DockerContainerWaitError { code, .. }))) => code,
+                Ok(Some(Err(err))) => return Err(err).context("wait for the container"),
+            };
+            Ok(Finished {
+                exit_code: code,
+                output: self.logs(&id).await?,
+            })
+        }
+        .await;
+        self.remove(&id).await?;
+        result
+    }
+
+    /// Everything the container printed so far, stdout and stderr interleaved.
+    pub async fn logs(&self, id: &str) -> Result<String> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let chunks: Vec<_> = self
+            .docker
+            .logs(id, Some(options))
+            .try_collect()
+            .await
+            .context("read the container's logs")?;
+        Ok(chunks
+            .into_iter()
+            .map(|c| String::from_utf8_lossy(&c.into_bytes()).into_owned())
+            .collect())
+    }
+
+    /// Memory in use, as `docker stats` shows it: usage less the page cache.
+    pub async fn memory(&self, id: &str) -> Result<u64> {
+        let options = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let stats = self
+            .docker
+            .stats(id, Some(options))
+            .next()
+            .await
+            .ok_or_else(|| anyhow!("no stats came"))?
+            .context("read the container's stats")?;
+        let memory = stats.memory_stats.unwrap_or_default();
+        let usage = memory.usage.unwrap_or(0);
+        let extra = memory.stats.unwrap_or_default();
+        // cgroup v1 calls the page cache `cache` (docker's CLI subtracts `total_inactive_file`
+        // when present); cgroup v2 calls it `inactive_file`.
+        let cache = ["total_inactive_file", "inactive_file", "cache"]
+            .iter()
+            .find_map(|key| extra.get(*key).copied())
+            .unwrap_or(0);
+        Ok(usage.saturating_sub(cache))
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`) and returns how long it took.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<Duration> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs() as i32)
+            .build();
+        let started = Instant::now();
+        self.docker
+            .stop_container(id, Some(options))
+            .await
+            .context("stop the container")?;
+        Ok(started.elapsed())
+    }
+
+    /// Removes a container, running or not, with its anonymous volumes.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(())
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(err) => return Err(err).with_context(|| format!("remove container {id}")),
+        }
+        self.live.lock().expect("container registry").remove(id);
+        Ok(())
+    }
+
+    /// Removes every container this engine handle started and has not removed yet: the
+    /// clean-up for a run that ended early, by an error or by Ctrl-C.
+    pub async fn remove_tracked(&self) -> Result<()> {
+        let ids: Vec<String> = self
+            .live
+            .lock()
+            .expect("container registry")
+            .iter()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.remove(&id).await?;
+        }
+        self.remove_unfinished_build().await;
+        Ok(())
+    }
+}
