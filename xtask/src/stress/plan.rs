@@ -161,17 +161,29 @@ mod tests {
         args: Args,
     }
 
+    /// A manifest with a variant of each sort, read from a file as `cargo xtask` reads one.
     fn manifest() -> Manifest {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
-            .unwrap()
-            .join("docker")
-            .join("images.yaml");
-        let text = "repository: webtest-plan\nvariants:\n  \
-             multistage: { dockerfile: docker/Dockerfile.multistage, run: true }\n  \
-             soft: { dockerfile: docker/Dockerfile.multistage, run: true, hardened: false }\n  \
-             builder: { dockerfile: docker/Dockerfile.multistage, target: builder }\n";
-        Manifest::parse(&path, text).unwrap()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-stress-plan-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("images.yaml");
+        let text = format!(
+            "repository: webtest-plan\ncontext: {}\nvariants:\n  \
+             multistage: {{ dockerfile: docker/Dockerfile.multistage, run: true }}\n  \
+             soft: {{ dockerfile: docker/Dockerfile.multistage, run: true, hardened: false }}\n  \
+             builder: {{ dockerfile: docker/Dockerfile.multistage, target: builder }}\n",
+            root.display()
+        );
+        std::fs::write(&path, text).unwrap();
+        let manifest = Manifest::load(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        manifest.unwrap()
     }
 
     fn plan(flags: &[&str]) -> Result<Plan> {
