@@ -16,9 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use webtest::{AppInfo, Stopped};
 
-mod common;
-
-use common::Running;
+use crate::common::Running;
 
 impl Running {
     /// Starts the product's router for `info` on a fresh loopback port.
@@ -36,7 +34,7 @@ impl Running {
     }
 
     /// Waits for the server to stop, failing the test if that takes more than a second.
-    async fn stopped(self) -> Stopped {
+    async fn stopped_within_a_second(self) -> Stopped {
         self.stopped_within(Duration::from_secs(1)).await
     }
 }
@@ -184,7 +182,7 @@ async fn shutdown_closes_idle_connections_and_stops_accepting() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
 
     server.begin_shutdown();
-    assert_eq!(server.stopped().await, Stopped::Drained);
+    assert_eq!(server.stopped_within_a_second().await, Stopped::Drained);
 
     // The server closed the idle connection, and the port no longer accepts new ones.
     let n = tokio::time::timeout(Duration::from_secs(1), idle.read(&mut buf))
@@ -233,7 +231,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     let (status, _, body) = request.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "released");
-    assert_eq!(server.stopped().await, Stopped::Drained);
+    assert_eq!(server.stopped_within_a_second().await, Stopped::Drained);
 }
 
 #[tokio::test]
@@ -251,7 +249,10 @@ async fn shutdown_gives_up_on_a_stuck_request_after_the_drain_timeout() {
     entered.notified().await;
 
     server.begin_shutdown();
-    assert_eq!(server.stopped().await, Stopped::DrainTimedOut);
+    assert_eq!(
+        server.stopped_within_a_second().await,
+        Stopped::DrainTimedOut
+    );
 }
 
 #[tokio::test]

@@ -17,9 +17,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use webtest::{AppInfo, Limits, Stopped};
 
-mod common;
-
-use common::Running;
+use crate::common::Running;
 
 /// The generous bound on anything the server is expected to do "soon".
 const SOON: Duration = Duration::from_secs(10);
