@@ -30,7 +30,7 @@ fn compare_builds_runs_and_proves_that_multistage_is_smaller() {
     assert_eq!(report["ok"], true, "{report:#}");
     for variant in ["simples", "multistage", "target"] {
         let image = image(&report, variant);
-        assert_eq!(image["tag"], format!("webtest:{variant}"));
+        assert_eq!(image["tag"], format!("{TEST_REPOSITORY}:{variant}"));
         assert!(image["size_bytes"].as_u64().unwrap() > 0);
     }
     let simples = image(&report, "simples");
@@ -283,7 +283,7 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
             "{bases_only}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
             dockerfile.display()
         )
-        .replacen("repository: webtest", "repository: webtest-test", 1)
+        .replacen("repository: webtest-it", "repository: webtest-test", 1)
     });
     let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

@@ -20,7 +20,7 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Makes sure `webtest:multistage` exists; the build cache makes this take seconds when the
+/// Makes sure `webtest-it:multistage` exists; the build cache makes this take seconds when the
 /// engine tests ran before.
 fn ensure_multistage() {
     let out = xtask(&["build-images", "--variant", "multistage"]);
@@ -84,6 +84,8 @@ fn copy_project(dir: &Path) -> PathBuf {
             "webtest",
             "docker",
             "xtask/Cargo.toml",
+            "xtask/debimage/Cargo.toml",
+            "xtask/image-analysis/Cargo.toml",
         ],
     ) {
         let to = copy.join(entry.strip_prefix(root()).unwrap());
@@ -117,7 +119,7 @@ fn manifest_for(dir: &Path, context: &Path, variants: &str) -> PathBuf {
     manifest_copy(dir, |text| {
         let head = &text[..text.find("\nvariants:").unwrap()];
         format!("{head}\nvariants:\n{variants}")
-            .replacen("repository: webtest", "repository: webtest-test", 1)
+            .replacen("repository: webtest-it", "repository: webtest-test", 1)
             .replacen(
                 &format!("context: {}", root().display()),
                 &format!("context: {}", context.display()),
@@ -293,12 +295,12 @@ fn a_host_port_held_by_another_program_is_a_clear_error_and_the_program_is_untou
 fn broken_services(dir: &Path, ready_timeout_secs: u64) -> PathBuf {
     std::fs::write(
         dir.join("Dockerfile.neverready"),
-        "FROM webtest:multistage\nENV PORT=9090\n",
+        "FROM webtest-it:multistage\nENV PORT=9090\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("Dockerfile.exits"),
-        "FROM webtest:multistage\nENV PORT=not-a-port\n",
+        "FROM webtest-it:multistage\nENV PORT=not-a-port\n",
     )
     .unwrap();
     let path = dir.join("images.yaml");
