@@ -10,6 +10,7 @@ use xshell::cmd;
 
 use crate::bases;
 use crate::build_context;
+use crate::build_records::{Record, Records};
 use crate::ctx::Ctx;
 use crate::engine::{BuildEvent, BuildSpec, Built, Engine};
 use crate::ids::short_id;
@@ -128,13 +129,19 @@ pub async fn build_all(
         let result = engine.build(spec, &mut on).await;
         match result {
             Ok(done) => {
+                let removed = forget_superseded(ctx, engine, &tag, &done).await?;
                 let how = if done.cached == done.steps && done.steps > 0 {
                     "up to date, every step from the cache".to_string()
                 } else {
                     format!("{} of {} steps from the cache", done.cached, done.steps)
                 };
+                let superseded = if removed > 0 {
+                    format!("; removed {removed} superseded image(s)")
+                } else {
+                    String::new()
+                };
                 bar.finish(&format!(
-                    "built {tag} {} ({how}) in {:.1} s",
+                    "built {tag} {} ({how}) in {:.1} s{superseded}",
                     short_id(&done.id),
                     started.elapsed().as_secs_f64()
                 ));
@@ -165,6 +172,25 @@ fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildAr
         }
     }
     args
+}
+
+/// Records what `tag`'s build is made of and removes the images of its last build that nothing
+/// uses any more; returns how many went.
+async fn forget_superseded(ctx: &Ctx, engine: &Engine, tag: &str, done: &Built) -> Result<usize> {
+    let records = Records::new(&ctx.out_dir());
+    let record = Record {
+        id: done.id.clone(),
+        images: done.images.clone(),
+    };
+    let gone = records.superseded(tag, &record);
+    let mut removed = 0;
+    for id in &gone {
+        if engine.remove_superseded(id).await {
+            removed += 1;
+        }
+    }
+    records.write(tag, &record).context("record the build")?;
+    Ok(removed)
 }
 
 /// What a variant's image is, in a line: the manifest's description and how it is built.

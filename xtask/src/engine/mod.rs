@@ -125,6 +125,9 @@ pub struct Built {
     pub steps: usize,
     /// How many of them came from the build cache.
     pub cached: usize,
+    /// The step images of every stage the build went through (short IDs, oldest first; not the
+    /// bases FROM names): what the result and the next build's cache are made of.
+    pub images: Vec<String>,
 }
 
 /// How a container is started.

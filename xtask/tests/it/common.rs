@@ -89,11 +89,13 @@ pub const TEST_REPOSITORY: &str = "webtest-it";
 pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(root().join("docker/images.yaml")).unwrap();
     let text = text.replacen("context: ..", &format!("context: {}", root().display()), 1);
-    let text = text.replacen(
-        "repository: webtest\n",
-        &format!("repository: {TEST_REPOSITORY}\n"),
-        1,
-    );
+    let text: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("repository:") {
+            Some(_) => format!("repository: {TEST_REPOSITORY}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
     assert!(
         text.contains(TEST_REPOSITORY),
         "the manifest names no repository"

@@ -304,3 +304,46 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
         "a failed build left its container"
     );
 }
+
+#[test]
+fn every_variant_carries_oci_labels_of_its_own_and_none_of_its_bases_tool_labels() {
+    let _engine = engine();
+    let (_, report) = full_run();
+    let version = std::fs::read_to_string(root().join("webtest/Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("version = ")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap();
+    for entry in report["images"].as_array().unwrap() {
+        let tag = entry["tag"].as_str().unwrap();
+        let labels: serde_json::Value = serde_json::from_str(&docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            tag,
+        ]))
+        .unwrap();
+        assert_eq!(labels["org.opencontainers.image.title"], tag, "{labels:#}");
+        assert_eq!(labels["org.opencontainers.image.version"], version.as_str());
+        assert!(
+            labels["org.opencontainers.image.created"]
+                .as_str()
+                .is_some_and(|created| created.starts_with("20")),
+            "{tag}: {labels:#}"
+        );
+        // The stand-in's own tool labels are emptied: this image is not a base.
+        assert_eq!(labels["io.webtest.xtask.base"], "", "{tag}: {labels:#}");
+        assert_eq!(labels["io.webtest.xtask.recipe"], "", "{tag}: {labels:#}");
+        assert!(
+            !labels["org.opencontainers.image.description"]
+                .as_str()
+                .unwrap_or("")
+                .contains("stand-in"),
+            "{tag}: {labels:#}"
+        );
+    }
+}

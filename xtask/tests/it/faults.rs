@@ -764,3 +764,67 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
     }
     let _ = docker(&["rmi", "webtest-test:multistage"]);
 }
+
+/// A build's record, as `build-images` keeps it under target/xtask/builds.
+fn build_record(tag: &str) -> serde_json::Value {
+    let path = root()
+        .join("target/xtask/builds")
+        .join(format!("{}.json", tag.replace(['/', ':'], "_")));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn record_images(record: &serde_json::Value) -> Vec<String> {
+    record["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .chain([record["id"].as_str().unwrap()[7..19].to_string()])
+        .collect()
+}
+
+#[test]
+fn a_rebuild_after_an_edit_removes_what_it_superseded_and_keeps_the_dependency_cache() {
+    let _engine = engine();
+    ensure_multistage();
+    let dir = scratch("edits");
+    let copy = copy_project(&dir);
+    let manifest = manifest_for(
+        &dir,
+        &copy,
+        "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
+    );
+    let tag = "webtest-test:multistage";
+    let build = || {
+        let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    build();
+    let app = copy.join("webtest/src/app.rs");
+    for edit in 1..=2 {
+        let before = record_images(&build_record(tag));
+        let mut source = std::fs::read_to_string(&app).unwrap();
+        source.push_str(&format!("// edit {edit}\n"));
+        std::fs::write(&app, source).unwrap();
+        let err = build();
+        let after = record_images(&build_record(tag));
+        // The dependency layer (built before the sources are copied) came from the cache.
+        assert!(
+            before.iter().any(|id| after.contains(id)),
+            "edit {edit} reused no step image: {before:?} then {after:?}"
+        );
+        assert!(err.contains("removed "), "edit {edit}: {err}");
+        for id in before.iter().filter(|id| !after.contains(id)) {
+            let gone = std::process::Command::new("docker")
+                .args(["image", "inspect", id])
+                .output()
+                .unwrap();
+            assert!(
+                !gone.status.success(),
+                "edit {edit} left the superseded image {id} behind"
+            );
+        }
+    }
+    docker(&["rmi", tag]);
+}
