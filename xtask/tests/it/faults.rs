@@ -773,6 +773,21 @@ fn build_record(tag: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// The images the build records of every tag but `tag` hold: the cache other variants use.
+fn held_by_other_records(tag: &str) -> Vec<String> {
+    let mine = format!("{}.json", tag.replace(['/', ':'], "_"));
+    std::fs::read_dir(root().join("target/xtask/builds"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy() != mine)
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .flat_map(|path| {
+            let record = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            record_images(&record)
+        })
+        .collect()
+}
+
 fn record_images(record: &serde_json::Value) -> Vec<String> {
     record["images"]
         .as_array()
@@ -815,7 +830,13 @@ fn a_rebuild_after_an_edit_removes_what_it_superseded_and_keeps_the_dependency_c
             "edit {edit} reused no step image: {before:?} then {after:?}"
         );
         assert!(err.contains("removed "), "edit {edit}: {err}");
-        for id in before.iter().filter(|id| !after.contains(id)) {
+        // What the last build made and nothing uses any more: neither this build nor another
+        // variant's (whose cache this copy of the project shares).
+        let held = held_by_other_records(tag);
+        for id in before
+            .iter()
+            .filter(|id| !after.contains(id) && !held.contains(id))
+        {
             let gone = std::process::Command::new("docker")
                 .args(["image", "inspect", id])
                 .output()
