@@ -314,11 +314,21 @@ async fn measure_and_check(
     }));
     all.extend(run_checks);
     crate::report::describe_all(&mut all);
+    let facts = engine.facts().await?;
     Ok(Report {
         schema: model::SCHEMA,
         ok: all.iter().all(|c| c.ok),
         repository: manifest.repository.clone(),
-        engine: engine.describe().await?,
+        engine: facts.summary(),
+        engine_info: Some(model::EngineInfo {
+            version: facts.version,
+            api_version: facts.api_version,
+            image_store: facts.image_store,
+            storage_driver: facts.storage_driver,
+            os: facts.os,
+            arch: facts.arch,
+            endpoint: facts.endpoint,
+        }),
         images,
         checks: all,
     })
