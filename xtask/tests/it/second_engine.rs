@@ -25,8 +25,13 @@ fn go_manifest(dir: &Path) -> PathBuf {
         .replacen("repository: webtest-go", "repository: webtest-it-e26", 1)
         .replacen("context: ..", &format!("context: {}", root().display()), 1);
     let section = |from: &str, to: &str| {
-        let start = text.find(from).unwrap_or_else(|| panic!("{from} in go.yaml"));
-        let end = start + text[start..].find(to).unwrap_or_else(|| panic!("{to} in go.yaml"));
+        let start = text
+            .find(from)
+            .unwrap_or_else(|| panic!("{from} in go.yaml"));
+        let end = start
+            + text[start..]
+                .find(to)
+                .unwrap_or_else(|| panic!("{to} in go.yaml"));
         text[start..end].to_string()
     };
     // Only the Go toolchain's base: the other bases serve variants left out here.
@@ -88,12 +93,7 @@ fn figures(image: &Value) -> (Value, Value, Value) {
 }
 
 fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stdout(out),
-        stderr(out)
-    );
+    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
     serde_json::from_str(&stdout(out)).expect("the output is JSON")
 }
 
@@ -244,9 +244,8 @@ fn a_docker_26_engine_with_the_containerd_store_over_tls_and_contexts() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let docker_endpoint = format!(
-        "host={tcp},ca={client}/ca.pem,cert={client}/cert.pem,key={client}/key.pem"
-    );
+    let docker_endpoint =
+        format!("host={tcp},ca={client}/ca.pem,cert={client}/cert.pem,key={client}/key.pem");
     context_cli(&["context", "create", "e26", "--docker", &docker_endpoint]);
     let nowhere = "unix:///tmp/webtest-e26/nowhere.sock";
     context_cli(&[

@@ -170,7 +170,14 @@ impl Drop for SecondEngine {
         }
         // The images and containers go with the data folder; the root filesystem stays for the
         // next run.
-        for made in ["data", "exec", "docker.sock", "containerd"] {
+        for made in [
+            "data",
+            "exec",
+            "containerd",
+            "docker.sock",
+            "containerd.sock",
+            "containerd.sock.ttrpc",
+        ] {
             let path = self.dir.join(made);
             let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
         }
@@ -193,7 +200,8 @@ fn rootfs(dir: &Path) {
     let id = id.trim();
     let stamp = dir.join("root.id");
     let root = dir.join("root");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == id) && root.join("usr/sbin/dockerd").exists()
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == id)
+        && root.join("usr/sbin/dockerd").exists()
     {
         return;
     }
@@ -215,7 +223,10 @@ fn rootfs(dir: &Path) {
         .expect("run tar");
     let exported = export.wait().unwrap();
     docker(&["rm", container]);
-    assert!(exported.success() && untar.success(), "export the engine's root filesystem");
+    assert!(
+        exported.success() && untar.success(),
+        "export the engine's root filesystem"
+    );
     std::fs::write(&stamp, id).unwrap();
 }
 
@@ -298,7 +309,11 @@ fn stop_daemons(dir: &Path) {
     }
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            {
                 if pid > 1 && ours(pid) {
                     stop(pid);
                 }
@@ -323,18 +338,28 @@ fn stop(pid: u32) {
     if !alive() {
         return;
     }
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).output();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .output();
     let started = Instant::now();
     while alive() && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
     if alive() {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).output();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .output();
     }
 }
 
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(true)
 }
