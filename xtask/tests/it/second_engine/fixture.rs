@@ -87,6 +87,23 @@ impl SecondEngine {
     /// Starts the engine: root filesystem (made once), certificates, configuration, bridge,
     /// daemons; waits until it answers on both listeners.
     pub fn up() -> SecondEngine {
+        // Mount namespaces, bind mounts, chroot and a bridge all need root: say so plainly
+        // rather than fail in the middle of the start.
+        let uid = Command::new("id").arg("-u").output().expect("run id");
+        assert_eq!(
+            String::from_utf8_lossy(&uid.stdout).trim(),
+            "0",
+            "the second engine needs root (unshare -m, mount, chroot, ip link): run the tests as root, as CI does"
+        );
+        for tool in ["unshare", "ip", "chroot", "tar"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", "command -v \"$1\"", "sh", tool])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+                "the second engine needs `{tool}` (util-linux, iproute2, coreutils, tar)"
+            );
+        }
         let dir = PathBuf::from(DIR);
         // A run that was killed may have left its daemons: they are ours, so stop them first.
         stop_daemons(&dir);
