@@ -74,8 +74,8 @@ pub(super) fn advice(endpoint: &Endpoint) -> String {
             dir.display()
         );
     }
-    "start the Docker daemon (`docker info` tells whether one answers), or set DOCKER_HOST (or \
-     DOCKER_CONTEXT) to an engine that runs"
+    "start the Docker daemon (`docker info` tells whether one answers), or set DOCKER_HOST to an \
+     engine that runs"
         .into()
 }
 

@@ -144,6 +144,19 @@ impl Endpoint {
         }
     }
 
+    /// What an error adds after the cause, so that it names the context and how the client
+    /// connected: empty for a plain `DOCKER_HOST` or the default socket.
+    pub fn origin(&self) -> String {
+        let tls = if self.tls.is_some() { "over TLS, " } else { "" };
+        match &self.source {
+            Source::Context { name, chosen_by } => {
+                format!(" ({tls}the endpoint of the context `{name}`, from {chosen_by})")
+            }
+            Source::HostVariable if self.tls.is_some() => " (over TLS, from DOCKER_HOST)".into(),
+            _ => String::new(),
+        }
+    }
+
     /// The host name or address of a network endpoint (`tcp://`, `http(s)://`, `ssh://`), or
     /// `None` for a local socket.
     pub fn network_host(&self) -> Option<String> {
@@ -453,6 +466,29 @@ mod tests {
             ..env(&dir)
         };
         assert_eq!(Endpoint::resolve(&environment).unwrap().host, DEFAULT_HOST);
+    }
+
+    #[test]
+    fn an_error_names_the_context_or_the_tls_it_connected_with() {
+        let endpoint = |tls: bool, source: Source| Endpoint {
+            host: "tcp://10.0.0.7:2376".into(),
+            tls: tls.then(|| Tls::in_dir(Path::new("/certs"))),
+            source,
+        };
+        assert_eq!(endpoint(false, Source::HostVariable).origin(), "");
+        assert_eq!(endpoint(false, Source::Default).origin(), "");
+        assert_eq!(
+            endpoint(true, Source::HostVariable).origin(),
+            " (over TLS, from DOCKER_HOST)"
+        );
+        let context = Source::Context {
+            name: "remote".into(),
+            chosen_by: "DOCKER_CONTEXT".into(),
+        };
+        assert_eq!(
+            endpoint(true, context).origin(),
+            " (over TLS, the endpoint of the context `remote`, from DOCKER_CONTEXT)"
+        );
     }
 
     #[test]

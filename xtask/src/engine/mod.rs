@@ -204,8 +204,9 @@ impl Engine {
     pub async fn connect_to(endpoint: Endpoint) -> Result<Engine> {
         let unreachable = |cause: String| Fix {
             problem: format!(
-                "cannot reach the Docker engine at {}: {cause}",
-                endpoint.describe()
+                "cannot reach the Docker engine at {}: {cause}{}",
+                endpoint.host,
+                endpoint.origin()
             ),
             next: connection::advice(&endpoint),
         };

@@ -272,7 +272,7 @@ fn a_docker_26_engine_with_the_containerd_store_over_tls_and_contexts() {
     );
     assert_eq!(out.status.code(), Some(1));
     let line = first_line(&stderr(&out)).to_string();
-    assert!(line.contains("context `nowhere`"), "{line}");
+    assert!(line.contains("the context `nowhere`"), "{line}");
     assert!(line.contains(nowhere), "{line}");
 
     eprintln!(
