@@ -12,3 +12,4 @@ mod engine;
 mod faults;
 mod render;
 mod repo;
+mod second_engine;
