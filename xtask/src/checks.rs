@@ -390,6 +390,7 @@ mod tests {
 
     fn image(variant: &str, size: u64) -> ImageReport {
         ImageReport {
+            app: String::new(),
             variant: variant.into(),
             tag: format!("webtest:{variant}"),
             id: "sha256:0".into(),
@@ -411,6 +412,8 @@ mod tests {
             },
             posture: Posture::default(),
             run: None,
+            base: None,
+            bases: Vec::new(),
         }
     }
 

@@ -14,6 +14,11 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Raw {
+    /// The app's name, which `compare --app` takes (default: the repository).
+    pub(super) app: Option<String>,
+    /// Other apps' manifests, relative to this file, that `compare` covers too.
+    #[serde(default)]
+    pub(super) apps: Vec<PathBuf>,
     pub(super) repository: String,
     #[serde(default = "default_context")]
     pub(super) context: PathBuf,
@@ -131,6 +136,46 @@ pub struct Recipe {
     #[serde(default)]
     pub cmd: Vec<String>,
     pub user: Option<String>,
+    /// Symbolic links added once the packages are unpacked, absolute path → target, such as
+    /// `/bin/sh: busybox` for a static busybox's applets. A path that a package ships is an
+    /// error: a link never replaces anything. (Left out of the recipe's digest when empty, so
+    /// that the bases of recipes without it are not made again.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
+    /// Files from the manifest's folder, added like `links`; the digest of each file's content
+    /// is part of the recipe's, so that editing the file makes the base again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<RecipeFile>,
+}
+
+/// One file of a recipe's `files`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    /// Where it goes in the image, absolute, e.g. `/sbin/apk`.
+    pub path: String,
+    /// Where it is read from, relative to the manifest's folder, e.g. `standins/apk`.
+    pub from: PathBuf,
+    /// Permission bits in octal, as a string: `"0755"`.
+    #[serde(default = "file_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub uid: u64,
+    #[serde(default)]
+    pub gid: u64,
+}
+
+impl RecipeFile {
+    /// The permission bits of `mode`, when it is octal and no more than `7777`.
+    pub fn mode_bits(&self) -> Option<u32> {
+        u32::from_str_radix(&self.mode, 8)
+            .ok()
+            .filter(|bits| *bits <= 0o7777)
+    }
+}
+
+fn file_mode() -> String {
+    "0644".into()
 }
 
 fn yes() -> bool {

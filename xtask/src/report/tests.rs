@@ -264,6 +264,7 @@ fn empty_report_renders() {
         engine: "test".to_string(),
         images: Vec::new(),
         checks: Vec::new(),
+        apps: Vec::new(),
     };
     assert!(terminal(&report, PLAIN).ends_with("no checks were run\n"));
     assert!(markdown(&report, None).contains("No checks were run."));

@@ -79,11 +79,16 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The project's manifest, rewritten to live in `dir`: the context made absolute, and `edit`
-/// applied to the text.
+/// The project's manifest, rewritten to live in `dir`: the context made absolute, the other
+/// apps left out (a copy is the Rust app alone), and `edit` applied to the text.
 pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(root().join("docker/images.yaml")).unwrap();
     let text = text.replacen("context: ..", &format!("context: {}", root().display()), 1);
+    let text = text
+        .lines()
+        .filter(|line| !line.starts_with("apps:"))
+        .map(|line| format!("{line}\n"))
+        .collect::<String>();
     let path = dir.join("images.yaml");
     std::fs::write(&path, edit(text)).unwrap();
     path
