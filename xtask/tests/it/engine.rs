@@ -10,7 +10,14 @@ fn full_run() -> (std::path::PathBuf, serde_json::Value) {
     REPORT
         .get_or_init(|| {
             let out_dir = scratch("compare");
-            let out = xtask(&["compare", "--out", out_dir.to_str().unwrap()]);
+            // The Rust app alone: tests/it/apps.rs compares every app.
+            let out = xtask(&[
+                "compare",
+                "--app",
+                "rust",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ]);
             assert_eq!(
                 out.status.code(),
                 Some(0),
@@ -174,6 +181,8 @@ fn a_second_compare_rebuilds_nothing() {
     let out_dir = scratch("compare-again");
     let out = xtask(&[
         "compare",
+        "--app",
+        "rust",
         "--out",
         out_dir.to_str().unwrap(),
         "--starts",
