@@ -52,9 +52,10 @@ pub async fn bases_used(
         Some(base) => {
             let mut own = used(engine, manifest, base, resolved).await?;
             if let Some(standin) = labels.get(LABEL_BASE) {
-                if own.kind != BaseKind::Scratch {
+                if own.kind != BaseKind::Scratch && own.image != *standin {
                     own.kind = BaseKind::StandIn;
                     own.image = standin.clone();
+                    own.size_bytes = size_of(engine, standin).await?;
                 }
             }
             // The list says the same as the image's own base.
@@ -85,6 +86,7 @@ async fn used(
                 image: image.clone(),
                 kind: BaseKind::Scratch,
                 official: String::new(),
+                size_bytes: 0,
             })
         }
         BaseRef::Literal(image) => {
@@ -93,6 +95,7 @@ async fn used(
                 image: image.clone(),
                 kind: BaseKind::Official,
                 official: image.clone(),
+                size_bytes: size_of(engine, image).await?,
             })
         }
         BaseRef::Arg(arg) => (arg.clone(), arg),
@@ -104,6 +107,7 @@ async fn used(
             image: String::new(),
             kind: BaseKind::Official,
             official: String::new(),
+            size_bytes: 0,
         });
     };
     let official = declared.image.clone();
@@ -123,10 +127,16 @@ async fn used(
     };
     Ok(BaseUsed {
         arg,
+        size_bytes: size_of(engine, &image).await?,
         image,
         kind,
         official,
     })
+}
+
+/// The size of an image in the engine, 0 when it is not there.
+async fn size_of(engine: &Engine, image: &str) -> Result<u64> {
+    Ok(engine.image(image).await?.map_or(0, |facts| facts.size))
 }
 
 /// One report of the apps' reports, in order: their images and checks, each marked with its app

@@ -384,6 +384,14 @@ pub enum Budget {
         image: String,
         ms: u64,
     },
+    /// The image is no larger than the base its own stage was built on (official or stand-in,
+    /// as the report says), plus what is at `path` in it (a file, or every file below a
+    /// directory), plus `slack`: no build tool, source or cache came along.
+    MaxOverBase {
+        image: String,
+        path: String,
+        slack: ByteSize,
+    },
 }
 
 impl Budget {
@@ -400,7 +408,8 @@ impl Budget {
             | Budget::MaxLayers { image, .. }
             | Budget::NonRoot { image }
             | Budget::MaxOverhead { image, .. }
-            | Budget::MaxStopMs { image, .. } => vec![("image", image)],
+            | Budget::MaxStopMs { image, .. }
+            | Budget::MaxOverBase { image, .. } => vec![("image", image)],
         }
     }
 
@@ -417,6 +426,7 @@ impl Budget {
             Budget::NonRoot { .. } => "non_root",
             Budget::MaxOverhead { .. } => "max_overhead",
             Budget::MaxStopMs { .. } => "max_stop_ms",
+            Budget::MaxOverBase { .. } => "max_over_base",
         }
     }
 
@@ -435,7 +445,11 @@ impl Budget {
             }
             Budget::MaxStopMs { ms, .. } => Some(("ms", *ms > 0)),
             // Zero wasted bytes is the project's own budget, and the others hold no number.
-            Budget::Smaller { .. } | Budget::MaxWastedBytes { .. } | Budget::NonRoot { .. } => None,
+            // A slack of zero is a fair bound: the image is its base and the path, nothing else.
+            Budget::Smaller { .. }
+            | Budget::MaxWastedBytes { .. }
+            | Budget::NonRoot { .. }
+            | Budget::MaxOverBase { .. } => None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct BaseUsed {
     /// The official image the manifest names for the argument, which a stand-in stands in for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub official: String,
+    /// Its size as the engine reports it; 0 for `scratch` or an image not in the engine.
+    #[serde(default)]
+    pub size_bytes: u64,
 }
 
 /// Whether a base is the official image or a local stand-in.

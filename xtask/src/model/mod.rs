@@ -312,6 +312,16 @@ pub enum Finding {
         count: usize,
         failed: Vec<(String, String)>,
     },
+    /// The image against its base plus what is at `path` in it, when both are known.
+    OverBase {
+        /// The base as words (`alpine:3.20.3`, or the stand-in's name) and its size.
+        base: Option<(String, u64)>,
+        path: String,
+        /// The bytes of the files at `path`.
+        files: Option<u64>,
+        size: u64,
+        slack: u64,
+    },
     /// How a variant meant to run hardened ran.
     Hardened {
         security: RunSecurity,

@@ -299,8 +299,12 @@ fn the_renderings_of_several_apps_match_golden() {
 fn several_apps_are_grouped_and_their_production_images_compared() {
     let report = apps_example();
     let text = terminal(&report, PLAIN);
-    let rust = text.find("app rust · webtest").expect("the Rust app's table");
-    let go = text.find("app go · webtest-go").expect("the Go app's table");
+    let rust = text
+        .find("app rust · webtest")
+        .expect("the Rust app's table");
+    let go = text
+        .find("app go · webtest-go")
+        .expect("the Go app's table");
     let across = text
         .find("production images across apps")
         .expect("the cross-app table");
