@@ -8,6 +8,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -17,12 +18,17 @@ import (
 	"syscall"
 )
 
+// versionFile is the module's VERSION file, the one place the version is written: the image
+// labels read it too (the manifest's version_from).
+//
+//go:embed VERSION
+var versionFile string
+
 // name and version are what / , /info and --version report. The version follows the Rust
-// service's, so that the two apps answer alike; it can be stamped at build time with
-// -ldflags "-X main.version=…".
+// service's, so that the two apps answer alike.
 var (
 	name    = "webtest"
-	version = "0.1.0"
+	version = strings.TrimSpace(versionFile)
 )
 
 // defaultPort is the port served when PORT is not set.

@@ -175,6 +175,7 @@ mod tests {
             ok,
             repository: repository.into(),
             engine: "e".into(),
+            engine_info: None,
             images: vec![],
             checks: vec![Check {
                 name: "c".into(),

@@ -10,10 +10,11 @@ use xshell::cmd;
 
 use crate::bases;
 use crate::build_context;
+use crate::build_records::{Record, Records};
 use crate::ctx::Ctx;
 use crate::engine::{BuildEvent, BuildSpec, Built, Engine};
 use crate::ids::short_id;
-use crate::labels::{self, LABEL_VARIANT};
+use crate::labels;
 use crate::manifest::{BuildArgs, Manifest};
 use crate::report::progress::Progress;
 
@@ -102,7 +103,8 @@ pub async fn build_all_on_bases(
         progress,
     )
     .await?;
-    let revision = revision(ctx);
+    let provenance = provenance(ctx, manifest)?;
+    let revision = provenance.revision.clone();
 
     let mut built = BTreeMap::new();
     for name in &plan.variants {
@@ -122,7 +124,8 @@ pub async fn build_all_on_bases(
                 .await?
                 .context("pack the build context")?
         };
-        let labels = labels::image(&[(LABEL_VARIANT, name)]);
+        let description = describe(manifest, name);
+        let labels = labels::variant(&tag, name, &description, &provenance);
         let spec = BuildSpec {
             context_tar,
             dockerfile: &variant.dockerfile,
@@ -146,13 +149,19 @@ pub async fn build_all_on_bases(
         let result = engine.build(spec, &mut on).await;
         match result {
             Ok(done) => {
+                let removed = forget_superseded(ctx, engine, &tag, &done).await?;
                 let how = if done.cached == done.steps && done.steps > 0 {
                     "up to date, every step from the cache".to_string()
                 } else {
                     format!("{} of {} steps from the cache", done.cached, done.steps)
                 };
+                let superseded = if removed > 0 {
+                    format!("; removed {removed} superseded image(s)")
+                } else {
+                    String::new()
+                };
                 bar.finish(&format!(
-                    "built {tag} {} ({how}) in {:.1} s",
+                    "built {tag} {} ({how}) in {:.1} s{superseded}",
                     short_id(&done.id),
                     started.elapsed().as_secs_f64()
                 ));
@@ -185,15 +194,74 @@ fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildAr
     args
 }
 
-/// The commit being built, when the project is a git checkout; empty otherwise.
-fn revision(ctx: &Ctx) -> String {
+/// Records what `tag`'s build is made of and removes the images of its last build that nothing
+/// uses any more; returns how many went.
+async fn forget_superseded(ctx: &Ctx, engine: &Engine, tag: &str, done: &Built) -> Result<usize> {
+    let records = Records::new(&ctx.out_dir());
+    let record = Record {
+        id: done.id.clone(),
+        images: done.images.clone(),
+    };
+    let gone = records.superseded(tag, &record);
+    let mut removed = 0;
+    for id in &gone {
+        if engine.remove_superseded(id).await {
+            removed += 1;
+        }
+    }
+    records.write(tag, &record).context("record the build")?;
+    Ok(removed)
+}
+
+/// What a variant's image is, in a line: the manifest's description and how it is built.
+fn describe(manifest: &Manifest, name: &str) -> String {
+    let variant = &manifest.variants[name];
+    let how = match &variant.target {
+        Some(target) => format!("{} --target {target}", variant.dockerfile),
+        None => variant.dockerfile.clone(),
+    };
+    match &manifest.description {
+        Some(about) => format!("{about}: the {name} variant ({how})"),
+        None => format!("The {name} variant of {} ({how})", manifest.repository),
+    }
+}
+
+/// The commit being built, its time, the checkout's origin (each empty outside a git checkout)
+/// and the app's version from the manifest's `version_from`.
+fn provenance(ctx: &Ctx, manifest: &Manifest) -> Result<labels::Provenance> {
     let sh = &ctx.sh;
-    cmd!(sh, "git rev-parse --short=12 HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    let git = |args: &[&str]| {
+        cmd!(sh, "git {args...}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let version = match &manifest.version_from {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("read the version from {}", file.display()))?;
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            labels::version_in(&name, &text).with_context(|| {
+                format!(
+                    "{} names no version (version_from of {})",
+                    file.display(),
+                    manifest.path.display()
+                )
+            })?
+        }
+        None => String::new(),
+    };
+    Ok(labels::Provenance {
+        revision: git(&["rev-parse", "--short=12", "HEAD"]),
+        created: git(&["log", "-1", "--format=%cI"]),
+        // Only a URL says where the sources are; a clone of a local path does not.
+        source: Some(git(&["remote", "get-url", "origin"]))
+            .filter(|url| url.contains("://") || url.starts_with("git@"))
+            .unwrap_or_default(),
+        version,
+    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub struct Args {
     /// containers beyond this machine.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
+    /// Where the probes reach the published port (default: the engine's host, 127.0.0.1 for a
+    /// local engine). A name is resolved once.
+    #[arg(long, value_name = "HOST", value_parser = runner::probe_host_arg)]
+    pub probe_host: Option<IpAddr>,
     /// Measure the images as they are, without building; a missing image is an error.
     #[arg(long)]
     pub no_build: bool,
@@ -72,8 +76,10 @@ pub enum Build {
 /// What `compare` does, decided once from the flags and the manifest.
 pub struct Plan {
     pub out: PathBuf,
-    /// Where the containers' port is published; the probes always go to 127.0.0.1.
+    /// Where the containers' port is published on the engine's host.
     pub host_ip: IpAddr,
+    /// Where the probes reach that port: the engine's host, or `--probe-host`.
+    pub probe_host: IpAddr,
     /// The host port; 0 until [`runner::host_port`] has chosen a free one.
     pub port: u16,
     pub build: Build,
@@ -82,9 +88,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Result<Plan> {
+    /// The plan; `engine_host` is where the engine's published ports are reached when
+    /// `--probe-host` does not say (see `Engine::probe_host`).
+    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args, engine_host: IpAddr) -> Result<Plan> {
+        let probe_host = args.probe_host.unwrap_or(engine_host);
+        if !probe_host.is_loopback() && args.bind.is_loopback() {
+            return Err(crate::error::UsageError(format!(
+                "the probes go to {probe_host}, but the containers publish on {} of the engine's host, \
+                 which only that host reaches: pass --bind 0.0.0.0 (or the host's address), or \
+                 reach its loopback through a tunnel and pass --probe-host 127.0.0.1",
+                args.bind
+            ))
+            .into());
+        }
         Ok(Plan {
             out: ctx.path_or(args.out.as_deref(), ctx.out_dir()),
+            probe_host,
             host_ip: args.bind,
             port: args.port.unwrap_or(manifest.port),
             build: if args.no_build {
@@ -114,7 +133,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// other on the same host port, into one report.
 pub async fn run(ctx: &Ctx, apps: &[Manifest], engine: &Engine, args: Args) -> Result<()> {
     let manifest = apps.first().context("no app to compare")?;
-    let plan = Plan::new(ctx, manifest, &args)?;
+    let plan = Plan::new(ctx, manifest, &args, engine.probe_host())?;
     let progress = Progress::new(ctx.style);
     let _lock = engine
         .exclusive("compare", |holder| progress.waiting_for(holder))
@@ -180,7 +199,7 @@ async fn measure_apps(
         }
         let app_plan = Plan {
             port: plan.port,
-            ..Plan::new(ctx, manifest, args)?
+            ..Plan::new(ctx, manifest, args, engine.probe_host())?
         };
         let mut report = measure_and_check(ctx, engine, manifest, &app_plan, progress).await?;
         crate::apps::mark(&mut report, &manifest.app);
@@ -298,8 +317,10 @@ async fn measure_and_check(
             continue;
         }
         let phase = progress.phase(&format!(
-            "run {}: {} start(s) on 127.0.0.1:{}",
-            image.tag, plan.starts, plan.port
+            "run {}: {} start(s) on {}",
+            image.tag,
+            plan.starts,
+            std::net::SocketAddr::new(plan.probe_host, plan.port)
         ));
         let security = if manifest.variants[&image.variant].hardened {
             Security::Hardened
@@ -372,11 +393,21 @@ async fn measure_and_check(
     }));
     all.extend(run_checks);
     crate::report::describe_all(&mut all);
+    let facts = engine.facts().await?;
     Ok(Report {
         schema: model::SCHEMA,
         ok: all.iter().all(|c| c.ok),
         repository: manifest.repository.clone(),
-        engine: engine.describe().await?,
+        engine: facts.summary(),
+        engine_info: Some(model::EngineInfo {
+            version: facts.version,
+            api_version: facts.api_version,
+            image_store: facts.image_store,
+            storage_driver: facts.storage_driver,
+            os: facts.os,
+            arch: facts.arch,
+            endpoint: facts.endpoint,
+        }),
         images,
         checks: all,
         apps: Vec::new(),
@@ -427,6 +458,7 @@ async fn run_variant(
         publish: plan.publish(manifest),
         security,
         ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
+        probe_host: plan.probe_host,
     };
     let base = service.base();
     let mut ready = Vec::new();

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod bases;
 pub mod build;
 pub mod build_context;
+pub mod build_records;
 pub mod checks;
 pub mod clean;
 pub mod cli;

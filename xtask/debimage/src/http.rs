@@ -253,7 +253,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use crate::deb::tests::tempdir;
-    use crate::index::Package;
+    use crate::package::Package;
     use crate::source::{Resolution, Source};
     use crate::{download, Event};
     use std::sync::Mutex;

@@ -70,12 +70,12 @@
 mod archive;
 mod deb;
 mod deb822;
-mod effects;
 mod fetch;
 mod http;
 pub mod index;
 mod layer;
 pub mod lock;
+mod package;
 pub mod release;
 mod resolve;
 mod signature;
@@ -85,12 +85,13 @@ mod version;
 pub use archive::{write_image_archive, ImageSpec};
 pub use fetch::{download, fetch_index};
 pub use http::{http_client, sha256_file};
-pub use index::{Index, Package, SuiteInfo};
+pub use index::{Index, SuiteInfo};
 pub use layer::{
     write_dir_layer, write_rootfs_layer, write_rootfs_layer_with, AddedFile, Additions, DpkgDb,
     LayerFile,
 };
 pub use lock::{resolve_locked, Lock, LockEntry, LockError};
+pub use package::Package;
 pub use resolve::resolve;
 pub use signature::{Keyring, TrustError, Verified};
 pub use source::{Recipe, Resolution, Source};

@@ -38,7 +38,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::index::{Index, Package};
+use crate::index::Index;
+use crate::package::Package;
 use crate::source::{Recipe, Resolution, Source};
 
 /// The format version this crate reads and writes.

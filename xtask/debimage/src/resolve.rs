@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use anyhow::{bail, Context, Result};
 
-use crate::index::{Index, Package};
+use crate::index::Index;
+use crate::package::Package;
 use crate::source::{Recipe, Resolution};
 use crate::version::{compare_versions, format_group, parse_relations, Dep};
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::index::Package;
+use crate::package::Package;
 
 /// Where packages come from: one or more suites of one Debian mirror, for one architecture.
 ///

@@ -18,7 +18,7 @@ use crate::runner::{self, NotReady, Watch};
 use crate::stress::{self, Args, Build, Plan};
 
 pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
-    let plan = Plan::new(ctx, manifest, &args)?;
+    let plan = Plan::new(ctx, manifest, &args, engine.probe_host())?;
     let progress = Progress::new(ctx.style);
     let _lock = engine
         .exclusive("stress", |holder| progress.waiting_for(holder))

@@ -47,6 +47,10 @@ impl Engine {
         self.building.lock().expect("build registry").clear();
         // Whether the current step's image came from elsewhere: the cache, or a FROM.
         let mut step_cached = false;
+        // Whether the current step is a FROM, whose image is a base and never the build's own.
+        let mut from_step = false;
+        // Every step image the result is made of, made now or taken from the cache.
+        let mut images = Vec::new();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -100,6 +104,7 @@ impl Engine {
                             output.clear();
                             // A FROM step names an image the build did not make: never remove it.
                             step_cached = is_from;
+                            from_step = is_from;
                         }
                         BuildEvent::Cached => {
                             cached += 1;
@@ -107,6 +112,9 @@ impl Engine {
                         }
                         BuildEvent::Output(text) => output.push(text.clone()),
                         BuildEvent::Made(id) => {
+                            if !from_step {
+                                images.push(id.clone());
+                            }
                             // Only what this build made itself, not what it took from the cache.
                             if !step_cached {
                                 self.building
@@ -145,7 +153,23 @@ impl Engine {
                 spec.tag
             )
         })?;
-        Ok(Built { id, steps, cached })
+        Ok(Built {
+            id,
+            steps,
+            cached,
+            images,
+        })
+    }
+
+    /// Removes one image a newer build superseded, keeping its parents (the cache the newer
+    /// build may share). An image still in use, or already gone, stays or is skipped quietly:
+    /// it is only garbage, and `clean` reports what is left.
+    pub async fn remove_superseded(&self, id: &str) -> bool {
+        let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+        self.docker
+            .remove_image(id, Some(options), None)
+            .await
+            .is_ok()
     }
 
     /// Removes the images of a build that did not finish, newest first (each was the parent of

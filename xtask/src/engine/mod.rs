@@ -24,7 +24,12 @@ use crate::error::{BuildFailed, Fix, Interrupted};
 use crate::labels::{LABEL, LABEL_CONTAINER};
 
 mod build;
+mod connection;
 mod containers;
+pub mod endpoint;
+
+pub use connection::EngineFacts;
+pub use endpoint::Endpoint;
 
 /// How long connecting to the engine may take: a local engine answers in milliseconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,6 +62,10 @@ pub struct Engine {
     docker: Docker,
     /// Where the client connects, for messages.
     endpoint: String,
+    /// Where the client connects and why there, for reports.
+    endpoint_description: String,
+    /// Where the ports it publishes can be reached; see [`Engine::probe_host`].
+    probe_host: std::net::IpAddr,
     /// Containers started and not yet removed; see [`Engine::remove_tracked`].
     live: Arc<Mutex<HashSet<String>>>,
     /// The images the build under way has made so far, oldest first: what an interrupted or
@@ -125,6 +134,9 @@ pub struct Built {
     pub steps: usize,
     /// How many of them came from the build cache.
     pub cached: usize,
+    /// The step images of every stage the build went through (short IDs, oldest first; not the
+    /// bases FROM names): what the result and the next build's cache are made of.
+    pub images: Vec<String>,
 }
 
 /// How a container is started.
@@ -181,19 +193,27 @@ pub struct Finished {
 }
 
 impl Engine {
-    /// Connects through `DOCKER_HOST` when it is set (unix or tcp), else the local socket, and
-    /// negotiates the API version, so that an engine older than the client still answers. An
-    /// engine that cannot be reached is one line naming the endpoint, within seconds.
+    /// Connects to the engine the docker CLI would use (see [`endpoint`]: `DOCKER_HOST` with
+    /// its TLS variables, `DOCKER_CONTEXT`, the configuration's current context, the local
+    /// socket) and negotiates the API version, so that an engine older than the client still
+    /// answers. An engine that cannot be reached is one line naming the context and the
+    /// endpoint, within seconds.
     pub async fn connect() -> Result<Engine> {
-        let endpoint =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let endpoint = Endpoint::resolve(&endpoint::Environment::from_process())?;
+        Engine::connect_to(endpoint).await
+    }
+
+    /// Connects to `endpoint`; see [`Engine::connect`].
+    pub async fn connect_to(endpoint: Endpoint) -> Result<Engine> {
         let unreachable = |cause: String| Fix {
-            problem: format!("cannot reach the Docker engine at {endpoint}: {cause}"),
-            next: "start the Docker daemon (`docker info` tells whether one answers), or set \
-                   DOCKER_HOST to an engine that runs"
-                .into(),
+            problem: format!(
+                "cannot reach the Docker engine at {}: {cause}{}",
+                endpoint.host,
+                endpoint.origin()
+            ),
+            next: connection::advice(&endpoint),
         };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(root_cause(&e)))?;
+        let docker = connection::client(&endpoint).map_err(unreachable)?;
         let handshake = async {
             let docker = docker.negotiate_version().await?;
             docker.ping().await?;
@@ -210,12 +230,21 @@ impl Engine {
                 .into())
             }
         };
+        let probe_host = endpoint.probe_host()?;
         Ok(Engine {
             docker,
-            endpoint,
+            endpoint: endpoint.host.clone(),
+            endpoint_description: endpoint.describe(),
+            probe_host,
             live: Arc::default(),
             building: Arc::default(),
         })
+    }
+
+    /// Where the ports this engine publishes can be reached from here: the engine's host for a
+    /// network endpoint, 127.0.0.1 for a local socket. `--probe-host` overrides it.
+    pub fn probe_host(&self) -> std::net::IpAddr {
+        self.probe_host
     }
 
     /// Takes the engine for this process alone, waiting while another `cargo xtask` holds it:
@@ -294,20 +323,6 @@ impl Engine {
         let value = outcome?;
         cleanup?;
         Ok(value)
-    }
-
-    /// `20.10.24 (API 1.41)`.
-    pub async fn describe(&self) -> Result<String> {
-        let version = self
-            .docker
-            .version()
-            .await
-            .with_context(|| format!("ask {} for its version", self.endpoint))?;
-        Ok(format!(
-            "{} (API {})",
-            version.version.unwrap_or_else(|| "unknown".into()),
-            version.api_version.unwrap_or_else(|| "unknown".into())
-        ))
     }
 
     /// The image's facts, or `None` when the engine has no such image.

@@ -49,6 +49,9 @@ pub struct Manifest {
     /// The build context, absolute.
     pub context: PathBuf,
     pub port: u16,
+    pub description: Option<String>,
+    /// `version_from`, absolute: the file the images' version label is read from.
+    pub version_from: Option<PathBuf>,
     pub debian: Debian,
     pub bases: IndexMap<String, Base>,
     pub recipes: IndexMap<String, Recipe>,
@@ -94,6 +97,7 @@ impl Manifest {
         let raw: Raw =
             serde_yaml::from_str(text).map_err(|err| serde_error(&file, &err, &spots))?;
         let context = check.validate(&raw, path)?;
+        let version_from = raw.version_from.map(|file| context.join(file));
 
         let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Manifest {
@@ -103,6 +107,8 @@ impl Manifest {
             repository: raw.repository,
             context,
             port: raw.port,
+            description: raw.description,
+            version_from,
             debian: raw.debian,
             bases: raw.bases,
             recipes: raw.recipes,

@@ -24,6 +24,13 @@ pub(super) struct Raw {
     pub(super) context: PathBuf,
     #[serde(default = "default_port")]
     pub(super) port: u16,
+    /// What the images are, for their `org.opencontainers.image.description`.
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    /// The file the app's version is read from (a `Cargo.toml`, a `package.json`, or a file
+    /// that holds the version alone), relative to the context.
+    #[serde(default)]
+    pub(super) version_from: Option<PathBuf>,
     #[serde(default)]
     pub(super) debian: Debian,
     #[serde(default)]

@@ -160,6 +160,18 @@ impl Check<'_> {
         if raw.variants.is_empty() {
             return Err(self.fail("variants", "at least one variant is needed"));
         }
+        if let Some(file) = &raw.version_from {
+            if !context.join(file).is_file() {
+                return Err(self.fail(
+                    "version_from",
+                    format!(
+                        "`{}` is not a file in the context {}",
+                        file.display(),
+                        context.display()
+                    ),
+                ));
+            }
+        }
         for (name, variant) in &raw.variants {
             let at = format!("variants.{name}");
             if !valid_name(name, false) {

@@ -25,8 +25,11 @@ pub struct Report {
     pub ok: bool,
     /// The image repository, e.g. `webtest`.
     pub repository: String,
-    /// The engine the figures come from, e.g. `20.10.24+dfsg1 (API 1.41)`.
+    /// The engine the figures come from, e.g. `20.10.24+dfsg1 (API 1.41, overlay2)`.
     pub engine: String,
+    /// The same engine, field by field (absent from older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_info: Option<EngineInfo>,
     /// One entry per variant, in manifest order.
     pub images: Vec<ImageReport>,
     pub checks: Vec<Check>,
@@ -34,6 +37,24 @@ pub struct Report {
     /// hold one app).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppReport>,
+}
+
+/// What the engine said it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `26.1.5`.
+    pub version: String,
+    /// `1.45`.
+    pub api_version: String,
+    /// `graphdriver` (the engine's own layer store) or `containerd` (the containerd image
+    /// store).
+    pub image_store: String,
+    /// The graph driver (`overlay2`) or the containerd snapshotter (`overlayfs`).
+    pub storage_driver: String,
+    pub os: String,
+    pub arch: String,
+    /// Where the tool connected and why there: `tcp://127.0.0.1:2376 (TLS, from DOCKER_HOST)`.
+    pub endpoint: String,
 }
 
 /// The static figures of one image and, when the variant runs, its run.

@@ -262,6 +262,7 @@ fn empty_report_renders() {
         ok: true,
         repository: "webtest".to_string(),
         engine: "test".to_string(),
+        engine_info: None,
         images: Vec::new(),
         checks: Vec::new(),
         apps: Vec::new(),

@@ -55,6 +55,20 @@ pub fn host_port(host_ip: IpAddr, wanted: u16) -> Result<u16> {
     }
 }
 
+/// `--probe-host`: an address, or a name resolved once, when the command line is read.
+pub fn probe_host_arg(text: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (text, 0)
+        .to_socket_addrs()
+        .map_err(|err| format!("cannot resolve {text}: {err}"))?
+        .next()
+        .map(|addr| addr.ip())
+        .ok_or_else(|| format!("{text} has no address"))
+}
+
 /// A variant's container as the runner starts it.
 #[derive(Debug, Clone, Copy)]
 pub struct Service<'a> {
@@ -64,13 +78,19 @@ pub struct Service<'a> {
     pub security: Security,
     /// How long it may take until `GET /healthz` answers 200.
     pub ready_timeout: Duration,
+    /// Where the published port is reached: the engine's host (127.0.0.1 for a local engine),
+    /// or `--probe-host`.
+    pub probe_host: IpAddr,
 }
 
 impl Service<'_> {
-    /// Where its HTTP service answers: the published port, always asked on 127.0.0.1 so that
-    /// nothing this tool sends leaves the machine.
+    /// Where its HTTP service answers: the published port on the probe host, which is this
+    /// machine's loopback unless the engine runs elsewhere.
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.publish.host_port)
+        format!(
+            "http://{}",
+            std::net::SocketAddr::new(self.probe_host, self.publish.host_port)
+        )
     }
 }
 

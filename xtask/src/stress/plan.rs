@@ -33,6 +33,11 @@ pub struct Args {
     /// The host port the container publishes to on 127.0.0.1 (0 takes any free one).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub port: u16,
+    /// Where the probes reach the published port (default: the engine's host, 127.0.0.1 for a
+    /// local engine). The container publishes on the engine host's loopback only, so a remote
+    /// engine is reached through a tunnel: `--probe-host 127.0.0.1`.
+    #[arg(long, value_name = "HOST", value_parser = crate::runner::probe_host_arg)]
+    pub probe_host: Option<IpAddr>,
     /// Stress the image as it is, without building; a missing image is an error.
     #[arg(long)]
     pub no_build: bool,
@@ -73,19 +78,34 @@ pub struct Plan {
     pub garbage: u32,
     pub idle: u32,
     pub ready_timeout: Duration,
+    /// Where the published port is reached: the engine's host, or `--probe-host`.
+    pub probe_host: IpAddr,
 }
 
 impl Plan {
-    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args) -> Result<Plan> {
+    /// The plan; `engine_host` is where the engine's published ports are reached when
+    /// `--probe-host` does not say (see `Engine::probe_host`).
+    pub fn new(ctx: &Ctx, manifest: &Manifest, args: &Args, engine_host: IpAddr) -> Result<Plan> {
         Plan::of(
             manifest,
             args,
             ctx.path_or(args.out.as_deref(), ctx.out_dir()),
+            engine_host,
         )
     }
 
     /// The plan with the report going to `out`: everything but the paths, which need a `Ctx`.
-    fn of(manifest: &Manifest, args: &Args, out: PathBuf) -> Result<Plan> {
+    fn of(manifest: &Manifest, args: &Args, out: PathBuf, engine_host: IpAddr) -> Result<Plan> {
+        let probe_host = args.probe_host.unwrap_or(engine_host);
+        if !probe_host.is_loopback() {
+            return Err(UsageError(format!(
+                "stress publishes only on the loopback of the engine's host (its garbage must \
+                 not reach beyond one machine), which {probe_host} is not: reach that loopback \
+                 through a tunnel (ssh -L PORT:127.0.0.1:PORT) and pass --probe-host 127.0.0.1 \
+                 --port PORT"
+            ))
+            .into());
+        }
         let name = &args.variant;
         let Some(variant) = manifest.variants.get(name) else {
             let known: Vec<&str> = manifest.variants.keys().map(String::as_str).collect();
@@ -124,6 +144,7 @@ impl Plan {
             garbage: args.garbage,
             idle: args.idle,
             ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
+            probe_host,
         })
     }
 
@@ -138,11 +159,12 @@ impl Plan {
             },
             security: self.security,
             ready_timeout: self.ready_timeout,
+            probe_host: self.probe_host,
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::new(HOST_IP, self.port)
+        SocketAddr::new(self.probe_host, self.port)
     }
 
     pub fn base(&self) -> String {
@@ -177,7 +199,7 @@ mod tests {
 
     fn plan(flags: &[&str]) -> Result<Plan> {
         let cli = Cli::try_parse_from([&["stress"], flags].concat()).unwrap();
-        Plan::of(&manifest(), &cli.args, PathBuf::from("out"))
+        Plan::of(&manifest(), &cli.args, PathBuf::from("out"), HOST_IP)
     }
 
     #[test]
@@ -198,6 +220,19 @@ mod tests {
         assert_eq!(plan.security, Security::Default);
         assert_eq!(plan.build, Build::Skip);
         assert_eq!(plan.base(), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn probes_go_to_the_probe_host_which_must_be_a_loopback() {
+        let ipv6 = plan(&["--probe-host", "::1", "--port", "9"]).unwrap();
+        assert_eq!(ipv6.base(), "http://[::1]:9");
+        assert_eq!(ipv6.service().publish.host_ip, HOST_IP);
+        let err = plan(&["--probe-host", "10.0.0.7"]).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
+        assert!(
+            err.to_string().contains("--probe-host 127.0.0.1"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -3,15 +3,44 @@
 //! hand step), run, probed and checked, in one report that says which app and which base every
 //! image belongs to; and `--app` choosing one of them.
 
+use std::path::{Path, PathBuf};
+
 use crate::common::*;
 
-/// The apps, their repositories, and the base their production image is built on (the build
-/// argument): for Rust, `scratch`.
+/// The apps, the tests' own repositories, and the build argument of the base their production
+/// image is built on (none for Rust: `scratch`).
 const APPS: [(&str, &str, &str); 3] = [
-    ("rust", "webtest", ""),
-    ("go", "webtest-go", "ALPINE_IMAGE"),
-    ("frontend", "webtest-frontend", "NGINX_IMAGE"),
+    ("rust", TEST_REPOSITORY, ""),
+    ("go", "webtest-it-go", "ALPINE_IMAGE"),
+    ("frontend", "webtest-it-frontend", "NGINX_IMAGE"),
 ];
+
+/// The project's three manifests copied into `dir`, each building into a test repository of its
+/// own (so that the images a user built are left alone), the first naming the other two.
+fn apps_manifest(dir: &Path) -> PathBuf {
+    for (file, repository) in [("go", "webtest-it-go"), ("frontend", "webtest-it-frontend")] {
+        let docker = root().join("docker");
+        let text = std::fs::read_to_string(docker.join(format!("{file}.yaml"))).unwrap();
+        let text: String = text
+            .replacen("context: ..", &format!("context: {}", root().display()), 1)
+            .lines()
+            .map(|line| match line.strip_prefix("repository:") {
+                Some(_) => format!("repository: {repository}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(dir.join(format!("{file}.yaml")), text).unwrap();
+        // The recipes' files (the alpine stand-in's `apk`) are relative to the manifest.
+        std::fs::create_dir_all(dir.join("standins")).unwrap();
+        std::fs::copy(docker.join("standins/apk"), dir.join("standins/apk")).unwrap();
+        std::fs::copy(
+            docker.join(format!("{file}.lock")),
+            dir.join(format!("{file}.lock")),
+        )
+        .unwrap();
+    }
+    manifest_copy(dir, |text| text + "apps: [go.yaml, frontend.yaml]\n")
+}
 
 fn images_of<'a>(report: &'a serde_json::Value, app: &str) -> Vec<&'a serde_json::Value> {
     report["images"]
@@ -116,7 +145,7 @@ fn one_compare_builds_runs_and_checks_every_app() {
     }
     let markdown = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(markdown.contains("## Production images across apps"));
-    assert!(markdown.contains("### App `frontend` · `webtest-frontend`"));
+    assert!(markdown.contains("### App `frontend` · `webtest-it-frontend`"));
     assert!(labelled_containers().is_empty());
 }
 
@@ -124,8 +153,11 @@ fn one_compare_builds_runs_and_checks_every_app() {
 fn app_chooses_one_app_and_an_unknown_one_is_a_usage_error() {
     let _engine = engine();
     let out_dir = scratch("apps-go");
+    let manifest = apps_manifest(&out_dir);
     let out = xtask(&[
         "compare",
+        "--manifest",
+        manifest.to_str().unwrap(),
         "--app",
         "go",
         "--starts",
@@ -145,9 +177,15 @@ fn app_chooses_one_app_and_an_unknown_one_is_a_usage_error() {
         !apps.is_empty() && apps.iter().all(|app| *app == "go"),
         "{apps:?}"
     );
-    assert_eq!(report["repository"], "webtest-go");
+    assert_eq!(report["repository"], "webtest-it-go");
 
-    let out = xtask(&["compare", "--app", "java"]);
+    let out = xtask(&[
+        "compare",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--app",
+        "java",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(
         first_line(&stderr(&out)),

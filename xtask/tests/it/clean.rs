@@ -47,7 +47,7 @@ fn clean_removes_what_the_tool_made_for_the_manifest_and_nothing_else() {
 
     let dir = scratch("clean");
     let manifest = manifest_copy(&dir, |text| {
-        text.replacen("repository: webtest", "repository: webtest-it-clean", 1)
+        text.replacen("repository: webtest-it", "repository: webtest-it-clean", 1)
     });
     let out = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -79,19 +79,40 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The project's manifest, rewritten to live in `dir`: the context made absolute, the other
-/// apps left out (a copy is the Rust app alone), and `edit` applied to the text.
+/// The repository the tests build into, so that the images a user built (`webtest:*`) are
+/// neither replaced nor removed by `cargo test`. The build cache makes the tests' builds of an
+/// unchanged tree take seconds.
+pub const TEST_REPOSITORY: &str = "webtest-it";
+
+/// The project's manifest, rewritten to live in `dir`: the context made absolute, the tests' own
+/// repository, its lock file beside it, the other apps left out (a copy is the Rust app alone),
+/// and `edit` applied to the text.
 pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(root().join("docker/images.yaml")).unwrap();
     let text = text.replacen("context: ..", &format!("context: {}", root().display()), 1);
-    let text = text
+    let text: String = text
         .lines()
         .filter(|line| !line.starts_with("apps:"))
-        .map(|line| format!("{line}\n"))
-        .collect::<String>();
+        .map(|line| match line.strip_prefix("repository:") {
+            Some(_) => format!("repository: {TEST_REPOSITORY}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert!(
+        text.contains(TEST_REPOSITORY),
+        "the manifest names no repository"
+    );
+    std::fs::copy(root().join("docker/images.lock"), dir.join("images.lock")).unwrap();
     let path = dir.join("images.yaml");
     std::fs::write(&path, edit(text)).unwrap();
     path
+}
+
+/// The manifest every command of the tests uses unless it names one: the project's, building
+/// into [`TEST_REPOSITORY`].
+pub fn test_manifest() -> &'static Path {
+    static MANIFEST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MANIFEST.get_or_init(|| manifest_copy(&scratch("it-manifest"), |text| text))
 }
 
 /// The report a run wrote.
@@ -113,8 +134,11 @@ pub fn image<'a>(report: &'a serde_json::Value, variant: &str) -> &'a serde_json
 /// The `cargo xtask ARGS` command as [`xtask`] runs it, to add variables or spawn it.
 pub fn xtask_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args);
+    if !args.contains(&"--manifest") {
+        command.arg("--manifest").arg(test_manifest());
+    }
     command
-        .args(args)
         .current_dir(root())
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_STEP_SUMMARY");

@@ -10,14 +10,7 @@ fn full_run() -> (std::path::PathBuf, serde_json::Value) {
     REPORT
         .get_or_init(|| {
             let out_dir = scratch("compare");
-            // The Rust app alone: tests/it/apps.rs compares every app.
-            let out = xtask(&[
-                "compare",
-                "--app",
-                "rust",
-                "--out",
-                out_dir.to_str().unwrap(),
-            ]);
+            let out = xtask(&["compare", "--out", out_dir.to_str().unwrap()]);
             assert_eq!(
                 out.status.code(),
                 Some(0),
@@ -37,7 +30,7 @@ fn compare_builds_runs_and_proves_that_multistage_is_smaller() {
     assert_eq!(report["ok"], true, "{report:#}");
     for variant in ["simples", "multistage", "target"] {
         let image = image(&report, variant);
-        assert_eq!(image["tag"], format!("webtest:{variant}"));
+        assert_eq!(image["tag"], format!("{TEST_REPOSITORY}:{variant}"));
         assert!(image["size_bytes"].as_u64().unwrap() > 0);
     }
     let simples = image(&report, "simples");
@@ -181,8 +174,6 @@ fn a_second_compare_rebuilds_nothing() {
     let out_dir = scratch("compare-again");
     let out = xtask(&[
         "compare",
-        "--app",
-        "rust",
         "--out",
         out_dir.to_str().unwrap(),
         "--starts",
@@ -292,7 +283,7 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
             "{bases_only}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
             dockerfile.display()
         )
-        .replacen("repository: webtest", "repository: webtest-test", 1)
+        .replacen("repository: webtest-it", "repository: webtest-test", 1)
     });
     let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -312,4 +303,47 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
         labelled_containers().is_empty(),
         "a failed build left its container"
     );
+}
+
+#[test]
+fn every_variant_carries_oci_labels_of_its_own_and_none_of_its_bases_tool_labels() {
+    let _engine = engine();
+    let (_, report) = full_run();
+    let version = std::fs::read_to_string(root().join("webtest/Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("version = ")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap();
+    for entry in report["images"].as_array().unwrap() {
+        let tag = entry["tag"].as_str().unwrap();
+        let labels: serde_json::Value = serde_json::from_str(&docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            tag,
+        ]))
+        .unwrap();
+        assert_eq!(labels["org.opencontainers.image.title"], tag, "{labels:#}");
+        assert_eq!(labels["org.opencontainers.image.version"], version.as_str());
+        assert!(
+            labels["org.opencontainers.image.created"]
+                .as_str()
+                .is_some_and(|created| created.starts_with("20")),
+            "{tag}: {labels:#}"
+        );
+        // The stand-in's own tool labels are emptied: this image is not a base.
+        assert_eq!(labels["io.webtest.xtask.base"], "", "{tag}: {labels:#}");
+        assert_eq!(labels["io.webtest.xtask.recipe"], "", "{tag}: {labels:#}");
+        assert!(
+            !labels["org.opencontainers.image.description"]
+                .as_str()
+                .unwrap_or("")
+                .contains("stand-in"),
+            "{tag}: {labels:#}"
+        );
+    }
 }

@@ -20,7 +20,7 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Makes sure `webtest:multistage` exists; the build cache makes this take seconds when the
+/// Makes sure `webtest-it:multistage` exists; the build cache makes this take seconds when the
 /// engine tests ran before.
 fn ensure_multistage() {
     let out = xtask(&["build-images", "--variant", "multistage"]);
@@ -84,6 +84,8 @@ fn copy_project(dir: &Path) -> PathBuf {
             "webtest",
             "docker",
             "xtask/Cargo.toml",
+            "xtask/debimage/Cargo.toml",
+            "xtask/image-analysis/Cargo.toml",
         ],
     ) {
         let to = copy.join(entry.strip_prefix(root()).unwrap());
@@ -117,7 +119,7 @@ fn manifest_for(dir: &Path, context: &Path, variants: &str) -> PathBuf {
     manifest_copy(dir, |text| {
         let head = &text[..text.find("\nvariants:").unwrap()];
         format!("{head}\nvariants:\n{variants}")
-            .replacen("repository: webtest", "repository: webtest-test", 1)
+            .replacen("repository: webtest-it", "repository: webtest-test", 1)
             .replacen(
                 &format!("context: {}", root().display()),
                 &format!("context: {}", context.display()),
@@ -293,12 +295,12 @@ fn a_host_port_held_by_another_program_is_a_clear_error_and_the_program_is_untou
 fn broken_services(dir: &Path, ready_timeout_secs: u64) -> PathBuf {
     std::fs::write(
         dir.join("Dockerfile.neverready"),
-        "FROM webtest:multistage\nENV PORT=9090\n",
+        "FROM webtest-it:multistage\nENV PORT=9090\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("Dockerfile.exits"),
-        "FROM webtest:multistage\nENV PORT=not-a-port\n",
+        "FROM webtest-it:multistage\nENV PORT=not-a-port\n",
     )
     .unwrap();
     let path = dir.join("images.yaml");
@@ -761,4 +763,89 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
         );
     }
     let _ = docker(&["rmi", "webtest-test:multistage"]);
+}
+
+/// A build's record, as `build-images` keeps it under target/xtask/builds.
+fn build_record(tag: &str) -> serde_json::Value {
+    let path = root()
+        .join("target/xtask/builds")
+        .join(format!("{}.json", tag.replace(['/', ':'], "_")));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The images the build records of every tag but `tag` hold: the cache other variants use.
+fn held_by_other_records(tag: &str) -> Vec<String> {
+    let mine = format!("{}.json", tag.replace(['/', ':'], "_"));
+    std::fs::read_dir(root().join("target/xtask/builds"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy() != mine)
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .flat_map(|path| {
+            let record = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            record_images(&record)
+        })
+        .collect()
+}
+
+fn record_images(record: &serde_json::Value) -> Vec<String> {
+    record["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .chain([record["id"].as_str().unwrap()[7..19].to_string()])
+        .collect()
+}
+
+#[test]
+fn a_rebuild_after_an_edit_removes_what_it_superseded_and_keeps_the_dependency_cache() {
+    let _engine = engine();
+    ensure_multistage();
+    let dir = scratch("edits");
+    let copy = copy_project(&dir);
+    let manifest = manifest_for(
+        &dir,
+        &copy,
+        "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
+    );
+    let tag = "webtest-test:multistage";
+    let build = || {
+        let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    build();
+    let app = copy.join("webtest/src/app.rs");
+    for edit in 1..=2 {
+        let before = record_images(&build_record(tag));
+        let mut source = std::fs::read_to_string(&app).unwrap();
+        source.push_str(&format!("// edit {edit}\n"));
+        std::fs::write(&app, source).unwrap();
+        let err = build();
+        let after = record_images(&build_record(tag));
+        // The dependency layer (built before the sources are copied) came from the cache.
+        assert!(
+            before.iter().any(|id| after.contains(id)),
+            "edit {edit} reused no step image: {before:?} then {after:?}"
+        );
+        assert!(err.contains("removed "), "edit {edit}: {err}");
+        // What the last build made and nothing uses any more: neither this build nor another
+        // variant's (whose cache this copy of the project shares).
+        let held = held_by_other_records(tag);
+        for id in before
+            .iter()
+            .filter(|id| !after.contains(id) && !held.contains(id))
+        {
+            let gone = std::process::Command::new("docker")
+                .args(["image", "inspect", id])
+                .output()
+                .unwrap();
+            assert!(
+                !gone.status.success(),
+                "edit {edit} left the superseded image {id} behind"
+            );
+        }
+    }
+    docker(&["rmi", tag]);
 }

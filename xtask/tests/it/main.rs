@@ -13,3 +13,4 @@ mod engine;
 mod faults;
 mod render;
 mod repo;
+mod second_engine;

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::deb::normalize;
-use crate::effects;
+mod effects;
 use crate::source::Resolution;
 use crate::FIXED_MTIME;
 

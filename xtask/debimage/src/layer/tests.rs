@@ -6,7 +6,7 @@ use std::io::Read;
 use super::docs::doc_excluded;
 use super::*;
 use crate::deb::tests::{build_deb, tempdir, TestEntry};
-use crate::index::Package;
+use crate::package::Package;
 use crate::source::Source;
 
 fn pkg(name: &str, replaces: &str) -> Package {

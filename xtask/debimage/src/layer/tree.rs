@@ -8,7 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use anyhow::{Context, Result};
 
 use crate::deb::{normalize, ControlFiles};
-use crate::index::Package;
+use crate::package::Package;
 use crate::version::parse_relations;
 use crate::FIXED_MTIME;
 

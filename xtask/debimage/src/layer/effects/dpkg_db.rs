@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use md5::{Digest, Md5};
 
-use crate::layer::{Tree, Unpacked};
+use super::super::{Tree, Unpacked};
 use crate::source::Resolution;
 use crate::DpkgDb;
 

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::layer::Tree;
+use super::super::Tree;
 
 use super::{GID_SHADOW, NONROOT};
 

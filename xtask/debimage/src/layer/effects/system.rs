@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::layer::{Kind, Tree, DOC_EXCLUDES, DOC_INCLUDES};
+use super::super::{Kind, Tree, DOC_EXCLUDES, DOC_INCLUDES};
 use crate::source::Source;
 
 use super::{copy_preserving, GID_MAIL, GID_UTMP};

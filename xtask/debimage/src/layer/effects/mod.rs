@@ -24,7 +24,7 @@ mod system;
 
 use anyhow::Result;
 
-use crate::layer::{Tree, Unpacked};
+use super::{Tree, Unpacked};
 use crate::source::Resolution;
 use crate::DpkgDb;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::layer::{Kind, Tree, Unpacked};
+use super::super::{Kind, Tree, Unpacked};
 
 /// One `update-alternatives --install` found in a postinst.
 #[derive(Debug, Clone, PartialEq, Eq)]
