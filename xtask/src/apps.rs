@@ -51,7 +51,8 @@ pub async fn bases_used(
     let own = match &stages.own {
         Some(base) => {
             let mut own = used(engine, manifest, base, resolved).await?;
-            if let Some(standin) = labels.get(LABEL_BASE) {
+            // Images built since the tool empties the base's own labels carry the label empty.
+            if let Some(standin) = labels.get(LABEL_BASE).filter(|label| !label.is_empty()) {
                 if own.kind != BaseKind::Scratch && own.image != *standin {
                     own.kind = BaseKind::StandIn;
                     own.image = standin.clone();
@@ -136,6 +137,9 @@ async fn used(
 
 /// The size of an image in the engine, 0 when it is not there.
 async fn size_of(engine: &Engine, image: &str) -> Result<u64> {
+    if image.is_empty() {
+        return Ok(0);
+    }
     Ok(engine.image(image).await?.map_or(0, |facts| facts.size))
 }
 
