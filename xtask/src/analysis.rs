@@ -135,6 +135,7 @@ pub fn image_report(
     analysis: &Analysis,
 ) -> ImageReport {
     ImageReport {
+        app: String::new(),
         variant: variant.to_string(),
         tag: tag.to_string(),
         id: facts.id.clone(),
@@ -168,6 +169,8 @@ pub fn image_report(
             has_package_manager: analysis.has_package_manager(),
         },
         run: None,
+        base: None,
+        bases: Vec::new(),
     }
 }
 

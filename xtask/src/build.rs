@@ -75,6 +75,26 @@ pub async fn build_all(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<BTreeMap<String, Built>> {
+    Ok(build_all_on_bases(ctx, engine, manifest, plan, progress)
+        .await?
+        .built)
+}
+
+/// What [`build_all_on_bases`] made, and the base images it built on.
+pub struct Builds {
+    pub built: BTreeMap<String, Built>,
+    /// Each base argument and the image it resolved to: the official one, or a local stand-in.
+    pub bases: BuildArgs,
+}
+
+/// [`build_all`], also saying which base image each base argument resolved to.
+pub async fn build_all_on_bases(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Builds> {
     let bases = bases::ensure(
         ctx,
         engine,
@@ -153,7 +173,7 @@ pub async fn build_all(
             }
         }
     }
-    Ok(built)
+    Ok(Builds { built, bases })
 }
 
 /// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the

@@ -173,6 +173,35 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
                 None => c,
             }
         }
+        Budget::MaxOverBase { image, path, slack } => {
+            let name = format!("max_over_base {image} {path}");
+            let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
+                return missing(name, image);
+            };
+            let files = bytes_at(fs, path);
+            let base = i
+                .base
+                .as_ref()
+                .filter(|base| base.size_bytes > 0 || base.kind == crate::model::BaseKind::Scratch)
+                .map(|base| (base.describe(), base.size_bytes));
+            let finding = Finding::OverBase {
+                base: base.clone(),
+                path: path.clone(),
+                files,
+                size: i.size_bytes,
+                slack: slack.0,
+            };
+            let (Some((_, base_size)), Some(files)) = (base, files) else {
+                return check(name, image, false, finding);
+            };
+            let bound = base_size + files + slack.0;
+            measured(
+                check(name, image, i.size_bytes <= bound, finding),
+                i.size_bytes as f64,
+                bound as f64,
+                Unit::Bytes,
+            )
+        }
         Budget::MaxOverhead { image, path, ratio } => {
             let name = format!("max_overhead {image} {path}");
             let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
@@ -382,6 +411,36 @@ pub fn hardening(images: &[ImageReport], hardened: &dyn Fn(&str) -> bool) -> Vec
         .collect()
 }
 
+/// The bytes of the regular files at `path` in an image: the file itself, or every file below
+/// it when it is a directory; `None` when nothing is there.
+fn bytes_at(fs: &crate::analysis::Analysis, path: &str) -> Option<u64> {
+    use crate::analysis::Node;
+    // A directory that a layer implies but never lists has no entry of its own, so a path that
+    // does not resolve is still looked for as a directory.
+    let resolved = fs
+        .resolve(path)
+        .unwrap_or_else(|| path.trim_start_matches('/').to_string());
+    let key = resolved.trim_start_matches('/');
+    match fs.fs.get(key) {
+        Some(Node::File { size }) => Some(*size),
+        Some(Node::Dir) | None => {
+            let prefix = format!("{key}/");
+            let below: Vec<u64> = fs
+                .fs
+                .range(prefix.clone()..)
+                .take_while(|(p, _)| p.starts_with(&prefix))
+                .map(|(_, node)| match node {
+                    Node::File { size } => *size,
+                    _ => 0,
+                })
+                .collect();
+            let is_dir = matches!(fs.fs.get(key), Some(Node::Dir));
+            (is_dir || !below.is_empty()).then(|| below.iter().sum())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +449,7 @@ mod tests {
 
     fn image(variant: &str, size: u64) -> ImageReport {
         ImageReport {
+            app: String::new(),
             variant: variant.into(),
             tag: format!("webtest:{variant}"),
             id: "sha256:0".into(),
@@ -411,6 +471,8 @@ mod tests {
             },
             posture: Posture::default(),
             run: None,
+            base: None,
+            bases: Vec::new(),
         }
     }
 
@@ -763,5 +825,86 @@ mod tests {
             &inputs,
         ));
         assert!(!absent.ok && absent.detail.contains("no file /nope"));
+    }
+}
+
+#[cfg(test)]
+mod over_base_tests {
+    use super::*;
+    use crate::manifest::ByteSize;
+    use crate::model::{BaseKind, BaseUsed, ImageConfig, Posture};
+
+    fn image(size: u64, base: Option<u64>) -> ImageReport {
+        ImageReport {
+            app: "go".into(),
+            variant: "multistage".into(),
+            tag: "webtest-go:multistage".into(),
+            id: "sha256:0".into(),
+            size_bytes: size,
+            compressed_bytes: size,
+            layer_count: 2,
+            layers: vec![],
+            efficiency: 1.0,
+            wasted_bytes: 0,
+            reclaimable_bytes: 0,
+            hidden_bytes: 0,
+            file_count: 2,
+            largest_files: vec![],
+            config: ImageConfig::default(),
+            posture: Posture::default(),
+            run: None,
+            base: base.map(|size_bytes| BaseUsed {
+                arg: "ALPINE_IMAGE".into(),
+                image: "webtest-base/alpine:bookworm".into(),
+                kind: BaseKind::StandIn,
+                official: "alpine:3.20.3".into(),
+                size_bytes,
+            }),
+            bases: vec![],
+        }
+    }
+
+    fn eval(size: u64, base: Option<u64>, path: &str) -> Check {
+        use crate::analysis::tests::{image as archive, layer};
+        let fs = crate::analysis::analyze(
+            archive(&[layer(&[("app/webtest", "0123456789"), ("app/doc", "abc")])]).as_slice(),
+        )
+        .unwrap();
+        let images = [image(size, base)];
+        let analyses = HashMap::from([("multistage".to_string(), fs)]);
+        let commands = HashMap::new();
+        let inputs = Inputs {
+            images: &images,
+            analyses: &analyses,
+            commands: &commands,
+        };
+        let mut check = super::budget(
+            &Budget::MaxOverBase {
+                image: "multistage".into(),
+                path: path.into(),
+                slack: ByteSize(5),
+            },
+            &inputs,
+        );
+        check.detail = crate::report::describe(&check);
+        check
+    }
+
+    #[test]
+    fn an_image_may_hold_its_base_the_path_and_the_slack_and_nothing_more() {
+        // A file: 100 + 10 + 5.
+        assert!(eval(115, Some(100), "/app/webtest").ok);
+        assert!(!eval(116, Some(100), "/app/webtest").ok);
+        // A directory counts every file below it: 100 + 13 + 5.
+        let dir = eval(118, Some(100), "/app");
+        assert!(dir.ok, "{dir:?}");
+        assert_eq!(dir.bound, Some(118.0));
+        assert!(
+            dir.detail.contains("stand-in for alpine:3.20.3"),
+            "{}",
+            dir.detail
+        );
+        assert!(!eval(110, Some(100), "/nope").ok);
+        assert!(!eval(110, None, "/app/webtest").ok);
     }
 }

@@ -53,6 +53,10 @@ pub struct Args {
     /// target/xtask).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Compare only this app: `rust`, `go` or `frontend` (the manifest's `app:` and those of the
+    /// manifests its `apps:` names). Default: every app.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +129,10 @@ impl Plan {
 /// How long a structure test's command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) -> Result<()> {
+/// Compares every app of `apps` (read and checked by `manifest::load_apps`), one after the
+/// other on the same host port, into one report.
+pub async fn run(ctx: &Ctx, apps: &[Manifest], engine: &Engine, args: Args) -> Result<()> {
+    let manifest = apps.first().context("no app to compare")?;
     let plan = Plan::new(ctx, manifest, &args, engine.probe_host())?;
     let progress = Progress::new(ctx.style);
     let _lock = engine
@@ -148,7 +155,7 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     }
     // A signal must not leave a container behind: the work stops, then what it started goes.
     let report = engine
-        .guarded(measure_and_check(ctx, engine, manifest, &plan, &progress))
+        .guarded(measure_apps(ctx, engine, apps, &plan, &args, &progress))
         .await?;
     let written = render::write(&plan.out, &report)?;
     match plan.format {
@@ -170,6 +177,37 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     }
 }
 
+/// Each app in turn, with its own manifest's settings (where no flag overrides them) on the port
+/// the run chose, then one report of them all.
+async fn measure_apps(
+    ctx: &Ctx,
+    engine: &Engine,
+    apps: &[Manifest],
+    plan: &Plan,
+    args: &Args,
+    progress: &Progress,
+) -> Result<Report> {
+    let mut parts = Vec::new();
+    for manifest in apps {
+        if apps.len() > 1 {
+            progress.note(&format!(
+                "app {} ({}, {})",
+                manifest.app,
+                manifest.repository,
+                crate::apps::app_report(manifest, &ctx.root).manifest
+            ));
+        }
+        let app_plan = Plan {
+            port: plan.port,
+            ..Plan::new(ctx, manifest, args, engine.probe_host())?
+        };
+        let mut report = measure_and_check(ctx, engine, manifest, &app_plan, progress).await?;
+        crate::apps::mark(&mut report, &manifest.app);
+        parts.push((crate::apps::app_report(manifest, &ctx.root), report));
+    }
+    crate::apps::merge(parts).context("no app to compare")
+}
+
 async fn measure_and_check(
     ctx: &Ctx,
     engine: &Engine,
@@ -177,12 +215,15 @@ async fn measure_and_check(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<Report> {
+    let mut resolved = None;
     if plan.build == Build::Changed {
         let build_plan = build::Plan {
             variants: manifest.variants.keys().cloned().collect(),
             cache: build::Cache::Use,
         };
-        build::build_all(ctx, engine, manifest, &build_plan, progress).await?;
+        let builds =
+            build::build_all_on_bases(ctx, engine, manifest, &build_plan, progress).await?;
+        resolved = Some(builds.bases);
     }
 
     // The static figures: inspect, history, and the analysis of the exported image.
@@ -214,6 +255,7 @@ async fn measure_and_check(
         .map(|(name, tag, image, history)| {
             let analysis = &analyses[name];
             ImageReport {
+                app: String::new(),
                 variant: name.clone(),
                 tag: tag.clone(),
                 id: image.id.clone(),
@@ -247,9 +289,25 @@ async fn measure_and_check(
                     has_package_manager: analysis.has_package_manager(),
                 },
                 run: None,
+                base: None,
+                bases: Vec::new(),
             }
         })
         .collect();
+
+    // What each image was built on: the official base or a local stand-in.
+    for image in images.iter_mut() {
+        let (base, bases) = crate::apps::bases_used(
+            engine,
+            manifest,
+            &image.variant,
+            &image.config.labels,
+            resolved.as_ref(),
+        )
+        .await?;
+        image.base = base;
+        image.bases = bases;
+    }
 
     // The runs, one variant at a time, since they share the host port.
     let client = runner::http_client(Duration::from_secs(5))?;
@@ -352,6 +410,7 @@ async fn measure_and_check(
         }),
         images,
         checks: all,
+        apps: Vec::new(),
     })
 }
 

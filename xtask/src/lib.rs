@@ -3,6 +3,7 @@
 //! `ARCHITECTURE.md` at the workspace root for the layers and which way data flows.
 
 pub mod analysis;
+pub mod apps;
 pub mod bases;
 pub mod build;
 pub mod build_context;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod ctx;
+pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -53,9 +55,10 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
                 build::run(&ctx, &manifest, &engine, args).await
             }
             Command::Compare(args) => {
-                let manifest = ctx.manifest()?;
+                // Every app's manifest is read and checked before the engine is connected to.
+                let apps = manifest::load_apps(ctx.manifest()?, args.app.as_deref())?;
                 let engine = Engine::connect().await?;
-                compare::run(&ctx, &manifest, &engine, args).await
+                compare::run(&ctx, &apps, &engine, args).await
             }
             Command::Stress(args) => {
                 let manifest = ctx.manifest()?;

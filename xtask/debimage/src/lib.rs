@@ -18,7 +18,8 @@
 //! 4. **Layer** ([`write_rootfs_layer`]): the packages' `data.tar` members unpacked into one
 //!    layer tar with a merged `/usr`, plus what their maintainer scripts would have done
 //!    (applied by code, see [`effects`](crate#effects)), sorted and dated so that the same
-//!    packages always give the same bytes. [`write_dir_layer`] makes a layer of a host
+//!    packages always give the same bytes; [`write_rootfs_layer_with`] adds a caller's
+//!    [`Additions`] (symbolic links, host files). [`write_dir_layer`] makes a layer of a host
 //!    directory (a Rust toolchain, say).
 //! 5. **Image archive** ([`write_image_archive`]): layers and configuration in the
 //!    `docker save` format, which `docker load` (or the Engine API's `POST /images/load`)
@@ -85,7 +86,10 @@ pub use archive::{write_image_archive, ImageSpec};
 pub use fetch::{download, fetch_index};
 pub use http::{http_client, sha256_file};
 pub use index::{Index, SuiteInfo};
-pub use layer::{write_dir_layer, write_rootfs_layer, DpkgDb, LayerFile};
+pub use layer::{
+    write_dir_layer, write_rootfs_layer, write_rootfs_layer_with, AddedFile, Additions, DpkgDb,
+    LayerFile,
+};
 pub use lock::{resolve_locked, Lock, LockEntry, LockError};
 pub use package::Package;
 pub use resolve::resolve;

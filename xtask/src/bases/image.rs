@@ -95,6 +95,7 @@ pub(super) async fn local_base(
         entry: &entry,
         toolchain: toolchain.as_ref().map(|t| t.verbose.as_str()),
         host_cas: &debian_recipe(name, recipe).local_ca_certificates,
+        files: &additions(recipe, &plan.dir).files,
     })?;
     if plan.rebuild == Rebuild::IfChanged {
         if let Some(image) = engine.image(&tag).await? {
@@ -139,7 +140,7 @@ pub(super) async fn local_base(
         resolution,
         fetched.debs,
         recipe,
-        toolchain.as_ref(),
+        (toolchain.as_ref(), additions(recipe, &plan.dir)),
     )
     .await?;
     let labels = BTreeMap::from([
@@ -228,7 +229,7 @@ async fn write_layers(
     resolution: Resolution,
     debs: Vec<PathBuf>,
     recipe: &Recipe,
-    toolchain: Option<&Toolchain>,
+    (toolchain, additions): (Option<&Toolchain>, debimage::Additions),
 ) -> Result<Vec<(LayerFile, String)>> {
     let work = work.to_path_buf();
     let name = name.to_string();
@@ -240,16 +241,23 @@ async fn write_layers(
     tokio::task::spawn_blocking(move || -> Result<Vec<(LayerFile, String)>> {
         let mut layers = Vec::new();
         let packages = work.join(format!("{name}.packages.tar"));
-        let layer = debimage::write_rootfs_layer(&resolution, &debs, &packages, dpkg)
-            .context("write the packages layer")?;
+        let layer =
+            debimage::write_rootfs_layer_with(&resolution, &debs, &packages, dpkg, &additions)
+                .context("write the packages layer")?;
         let names: Vec<&str> = resolution
             .packages
             .iter()
             .map(|p| p.name.as_str())
             .collect();
+        // The history says what the recipe added, so that `docker history` tells a stand-in's
+        // own links and files from what the packages ship.
+        let added = match (additions.links.len(), additions.files.len()) {
+            (0, 0) => String::new(),
+            (links, files) => format!(", and the recipe's {links} links and {files} files"),
+        };
         layers.push((
             layer,
-            format!("webtest xtask: Debian packages {}", names.join(" ")),
+            format!("webtest xtask: Debian packages {}{added}", names.join(" ")),
         ));
         if let Some((prefix, sysroot)) = toolchain_layer {
             let out = work.join(format!("{name}.toolchain.tar"));
@@ -264,6 +272,25 @@ async fn write_layers(
     })
     .await
     .context("the layer writing task failed")?
+}
+
+/// A recipe's `links` and `files` as `debimage` takes them; `from` is relative to the
+/// manifest's folder `dir`. (The manifest checked that every mode is octal.)
+fn additions(recipe: &Recipe, dir: &Path) -> debimage::Additions {
+    debimage::Additions {
+        links: recipe.links.clone(),
+        files: recipe
+            .files
+            .iter()
+            .map(|file| debimage::AddedFile {
+                path: file.path.clone(),
+                source: dir.join(&file.from),
+                mode: file.mode_bits().unwrap_or(0o644),
+                uid: file.uid,
+                gid: file.gid,
+            })
+            .collect(),
+    }
 }
 
 /// The layer files and the archive are only a way into the engine; once loaded, they would
@@ -286,6 +313,8 @@ struct Inputs<'a> {
     toolchain: Option<&'a str>,
     /// The host CA files a recipe trusts; their contents go into the image.
     host_cas: &'a [PathBuf],
+    /// The recipe's `files`; their contents go into the image.
+    files: &'a [debimage::AddedFile],
 }
 
 /// The digest of a base's inputs: the recipe, the package source, the locked packages, and the
@@ -306,6 +335,12 @@ fn recipe_digest(inputs: &Inputs) -> Result<String> {
     hasher.update(inputs.toolchain.unwrap_or(""));
     for ca in inputs.host_cas {
         hasher.update(debimage::sha256_file(ca).with_context(|| format!("hash {}", ca.display()))?);
+    }
+    for file in inputs.files {
+        hasher.update(
+            debimage::sha256_file(&file.source)
+                .with_context(|| format!("hash {}", file.source.display()))?,
+        );
     }
     hasher.update(LAYOUT);
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
@@ -330,6 +365,8 @@ mod tests {
             env: vec![],
             cmd: vec![],
             user: None,
+            links: Default::default(),
+            files: vec![],
         }
     }
 
@@ -357,6 +394,7 @@ mod tests {
             entry: &entry,
             toolchain: None,
             host_cas: &[],
+            files: &[],
         };
         let a = recipe_digest(&inputs).unwrap();
         assert_eq!(a, recipe_digest(&inputs).unwrap());
@@ -396,5 +434,49 @@ mod tests {
                 ..inputs
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn editing_a_recipe_file_changes_the_digest() {
+        let dir = std::env::temp_dir().join(format!("xtask-recipe-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let apk = dir.join("apk");
+        std::fs::write(&apk, "#!/bin/sh\necho one\n").unwrap();
+        let recipe: Recipe = serde_yaml::from_str(
+            "image: webtest-base/alpine\npackages: [busybox-static]\n\
+             links: { /bin/sh: busybox }\nfiles: [{ path: /sbin/apk, from: apk, mode: '0755' }]\n",
+        )
+        .unwrap();
+        let entry: LockEntry = serde_yaml::from_str(
+            "source: { suites: [bookworm], arch: amd64, components: [main] }\n\
+             inputs: { packages: [busybox-static], dependencies: true, required: false }\n\
+             packages: []\n",
+        )
+        .unwrap();
+        let added = additions(&recipe, &dir);
+        assert_eq!(added.files[0].mode, 0o755);
+        assert_eq!(added.files[0].source, apk);
+        assert_eq!(added.links["/bin/sh"], "busybox");
+        let source = debimage::Source::default();
+        let digest = || {
+            recipe_digest(&Inputs {
+                recipe: &recipe,
+                source: &source,
+                entry: &entry,
+                toolchain: None,
+                host_cas: &[],
+                files: &added.files,
+            })
+            .unwrap()
+        };
+        let before = digest();
+        std::fs::write(&apk, "#!/bin/sh\necho two\n").unwrap();
+        assert_ne!(before, digest());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -60,6 +60,8 @@ pub struct Plan {
     /// The download cache, absolute.
     pub cache: PathBuf,
     pub lock: LockPlan,
+    /// The manifest's folder, which the recipes' `files` are read from.
+    pub dir: PathBuf,
 }
 
 /// Where the lock file is and what is done with it.
@@ -93,6 +95,10 @@ impl Plan {
                 components: debian.components.clone(),
             },
             lock: LockPlan::new(&ctx.root, &manifest.path, args.update),
+            dir: manifest
+                .path
+                .parent()
+                .map_or_else(|| ctx.root.clone(), Path::to_path_buf),
         }
     }
 
@@ -291,6 +297,7 @@ mod tests {
             source: debimage::Source::default(),
             cache: PathBuf::from("/c"),
             lock: LockPlan::new(Path::new("/w"), Path::new("/w/docker/go.yaml"), false),
+            dir: PathBuf::from("/w/docker"),
         };
         let stale = anyhow::Error::new(debimage::LockError::NoEntry { recipe: "r".into() })
             .context("pin the packages");

@@ -8,6 +8,8 @@
 //! `schema` is the serde model, `positions` the event walker, `validate` what serde cannot check,
 //! and `messages` the rewording of serde_yaml's errors around the field path.
 
+mod additions;
+mod app_set;
 mod messages;
 mod positions;
 mod schema;
@@ -32,11 +34,17 @@ use validate::{join_keys, Check};
 // of every field of a `Manifest` can be named.
 pub use schema::*;
 
+pub use app_set::load_apps;
+
 /// The manifest, read and checked, with its paths resolved.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     /// The file it was read from, for messages.
     pub path: PathBuf,
+    /// The app's name, which `compare --app` takes, e.g. `rust`.
+    pub app: String,
+    /// The other apps' manifests that `compare` covers too, absolute.
+    pub apps: Vec<PathBuf>,
     pub repository: String,
     /// The build context, absolute.
     pub context: PathBuf,
@@ -91,8 +99,11 @@ impl Manifest {
         let context = check.validate(&raw, path)?;
         let version_from = raw.version_from.map(|file| context.join(file));
 
+        let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Manifest {
             path: file,
+            app: raw.app.unwrap_or_else(|| raw.repository.clone()),
+            apps: raw.apps.iter().map(|app| dir.join(app)).collect(),
             repository: raw.repository,
             context,
             port: raw.port,

@@ -14,6 +14,11 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Raw {
+    /// The app's name, which `compare --app` takes (default: the repository).
+    pub(super) app: Option<String>,
+    /// Other apps' manifests, relative to this file, that `compare` covers too.
+    #[serde(default)]
+    pub(super) apps: Vec<PathBuf>,
     pub(super) repository: String,
     #[serde(default = "default_context")]
     pub(super) context: PathBuf,
@@ -138,6 +143,46 @@ pub struct Recipe {
     #[serde(default)]
     pub cmd: Vec<String>,
     pub user: Option<String>,
+    /// Symbolic links added once the packages are unpacked, absolute path → target, such as
+    /// `/bin/sh: busybox` for a static busybox's applets. A path that a package ships is an
+    /// error: a link never replaces anything. (Left out of the recipe's digest when empty, so
+    /// that the bases of recipes without it are not made again.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
+    /// Files from the manifest's folder, added like `links`; the digest of each file's content
+    /// is part of the recipe's, so that editing the file makes the base again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<RecipeFile>,
+}
+
+/// One file of a recipe's `files`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    /// Where it goes in the image, absolute, e.g. `/sbin/apk`.
+    pub path: String,
+    /// Where it is read from, relative to the manifest's folder, e.g. `standins/apk`.
+    pub from: PathBuf,
+    /// Permission bits in octal, as a string: `"0755"`.
+    #[serde(default = "file_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub uid: u64,
+    #[serde(default)]
+    pub gid: u64,
+}
+
+impl RecipeFile {
+    /// The permission bits of `mode`, when it is octal and no more than `7777`.
+    pub fn mode_bits(&self) -> Option<u32> {
+        u32::from_str_radix(&self.mode, 8)
+            .ok()
+            .filter(|bits| *bits <= 0o7777)
+    }
+}
+
+fn file_mode() -> String {
+    "0644".into()
 }
 
 fn yes() -> bool {
@@ -346,6 +391,14 @@ pub enum Budget {
         image: String,
         ms: u64,
     },
+    /// The image is no larger than the base its own stage was built on (official or stand-in,
+    /// as the report says), plus what is at `path` in it (a file, or every file below a
+    /// directory), plus `slack`: no build tool, source or cache came along.
+    MaxOverBase {
+        image: String,
+        path: String,
+        slack: ByteSize,
+    },
 }
 
 impl Budget {
@@ -362,7 +415,8 @@ impl Budget {
             | Budget::MaxLayers { image, .. }
             | Budget::NonRoot { image }
             | Budget::MaxOverhead { image, .. }
-            | Budget::MaxStopMs { image, .. } => vec![("image", image)],
+            | Budget::MaxStopMs { image, .. }
+            | Budget::MaxOverBase { image, .. } => vec![("image", image)],
         }
     }
 
@@ -379,6 +433,7 @@ impl Budget {
             Budget::NonRoot { .. } => "non_root",
             Budget::MaxOverhead { .. } => "max_overhead",
             Budget::MaxStopMs { .. } => "max_stop_ms",
+            Budget::MaxOverBase { .. } => "max_over_base",
         }
     }
 
@@ -397,7 +452,11 @@ impl Budget {
             }
             Budget::MaxStopMs { ms, .. } => Some(("ms", *ms > 0)),
             // Zero wasted bytes is the project's own budget, and the others hold no number.
-            Budget::Smaller { .. } | Budget::MaxWastedBytes { .. } | Budget::NonRoot { .. } => None,
+            // A slack of zero is a fair bound: the image is its base and the path, nothing else.
+            Budget::Smaller { .. }
+            | Budget::MaxWastedBytes { .. }
+            | Budget::NonRoot { .. }
+            | Budget::MaxOverBase { .. } => None,
         }
     }
 }

@@ -106,6 +106,24 @@ impl Check<'_> {
                 ),
             )
         })?;
+        if let Some(app) = raw.app.as_deref().filter(|app| !valid_name(app, false)) {
+            return Err(self.fail(
+                "app",
+                format!("`{app}` is not a valid app name; use lowercase letters, digits, `.`, `_` and `-`"),
+            ));
+        }
+        for (index, app) in raw.apps.iter().enumerate() {
+            if !dir.join(app).is_file() {
+                return Err(self.fail(
+                    &format!("apps[{index}]"),
+                    format!(
+                        "`{}` (resolved to {}) is not a manifest file; paths are relative to this one",
+                        app.display(),
+                        dir.join(app).display()
+                    ),
+                ));
+            }
+        }
         if raw.port == 0 {
             return Err(self.not_allowed("port", raw.port));
         }
@@ -134,6 +152,9 @@ impl Check<'_> {
                     &format!("recipes.{name}.image"),
                     format!("`{}` is not a valid image name without a tag", recipe.image),
                 ));
+            }
+            if let Err((field, message)) = super::additions::check(recipe, dir) {
+                return Err(self.fail(&format!("recipes.{name}.{field}"), message));
             }
         }
         if raw.variants.is_empty() {

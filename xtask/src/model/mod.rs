@@ -5,11 +5,14 @@
 //! `run.memory_bytes`, `run.probes_ok`, `checks[].name`, `ok`, `detail`) keep their names and
 //! meaning. Nothing here does I/O, so the renderers can be tested on a report written by hand.
 
+pub mod apps;
 pub mod stress;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use apps::{AppReport, BaseKind, BaseUsed, PRODUCTION_VARIANT};
 
 /// The version of the report's shape; bumped only for a change that is not backward compatible.
 pub const SCHEMA: u32 = 1;
@@ -30,6 +33,10 @@ pub struct Report {
     /// One entry per variant, in manifest order.
     pub images: Vec<ImageReport>,
     pub checks: Vec<Check>,
+    /// The apps the run covered, in the order of the images (absent from older reports, which
+    /// hold one app).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppReport>,
 }
 
 /// What the engine said it is.
@@ -53,6 +60,9 @@ pub struct EngineInfo {
 /// The static figures of one image and, when the variant runs, its run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageReport {
+    /// The app the image belongs to, e.g. `rust` or `go` (empty in older reports).
+    #[serde(default)]
+    pub app: String,
     pub variant: String,
     /// `repository:variant`.
     pub tag: String,
@@ -91,6 +101,12 @@ pub struct ImageReport {
     pub posture: Posture,
     /// Present when the variant has `run: true`.
     pub run: Option<RunReport>,
+    /// The base of the image's own (last) stage: what it was built on, official or stand-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseUsed>,
+    /// Every base its build used, the build stages' included, in the Dockerfile's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<BaseUsed>,
 }
 
 /// One layer of an image.
@@ -208,6 +224,9 @@ pub struct LoadReport {
 /// what was measured, the bound and the unit; the rendering layer writes `detail` from them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Check {
+    /// The app the check is about, e.g. `go` (empty in older reports).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app: String,
     /// Stable and readable, e.g. `max_size multistage` or `smaller multistage < simples`.
     pub name: String,
     pub ok: bool,
@@ -313,6 +332,16 @@ pub enum Finding {
     Probes {
         count: usize,
         failed: Vec<(String, String)>,
+    },
+    /// The image against its base plus what is at `path` in it, when both are known.
+    OverBase {
+        /// The base as words (`alpine:3.20.3`, or the stand-in's name) and its size.
+        base: Option<(String, u64)>,
+        path: String,
+        /// The bytes of the files at `path`.
+        files: Option<u64>,
+        size: u64,
+        slack: u64,
     },
     /// How a variant meant to run hardened ran.
     Hardened {

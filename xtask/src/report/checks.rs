@@ -76,6 +76,24 @@ pub fn describe(check: &Check) -> String {
             Some(ms) => format!("{image} stopped in {ms} ms (bound <= {bound} ms)"),
             None => format!("{image} did not run, so its stop time is unknown"),
         },
+        Finding::OverBase {
+            base,
+            path,
+            files,
+            size,
+            slack,
+        } => match (base, files) {
+            (Some((base, base_size)), Some(files)) => format!(
+                "{image} is {} for a base of {} ({base}), {path} of {} and {} slack: bound <= {}",
+                human_bytes(*size),
+                human_bytes(*base_size),
+                human_bytes(*files),
+                human_bytes(*slack),
+                human_bytes(base_size + files + slack)
+            ),
+            (None, _) => format!("{image}: the size of the base it was built on is unknown"),
+            (_, None) => format!("{image} has nothing at {path}"),
+        },
         Finding::Overhead {
             path,
             size,

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::human::{human_bytes, millis, percent, ran_with, rate, thousands, truncate, yes_no};
-use super::{checks_verdict, summary_row, Probes, SUMMARY_HEADERS, SUMMARY_NUMERIC};
+use super::{apps, checks_verdict, summary_row, Probes, SUMMARY_HEADERS, SUMMARY_NUMERIC};
 use crate::model::{ImageReport, Report, RunReport};
 
 /// How many characters of a layer's command the layers table shows; the full command is in
@@ -17,7 +17,7 @@ const CREATED_BY_CHARS: usize = 100;
 pub fn render(report: &Report, svg_name: Option<&str>) -> String {
     let mut out = String::new();
     let (ok, verdict) = checks_verdict(&report.checks);
-    let _ = writeln!(out, "# {} images\n", text(&report.repository));
+    let _ = writeln!(out, "# {} images\n", text(&apps::subject(report)));
     let _ = writeln!(
         out,
         "{} **{}** · engine {}\n",
@@ -25,20 +25,79 @@ pub fn render(report: &Report, svg_name: Option<&str>) -> String {
         capitalize(&verdict),
         code(&report.engine),
     );
-    summary(&mut out, report);
+    if apps::several(report) {
+        out.push_str("## Summary\n\n");
+        for group in apps::groups(report) {
+            let _ = writeln!(
+                out,
+                "### App {} · {}\n",
+                code(group.app),
+                code(&group.repository)
+            );
+            summary_table(&mut out, &group.images);
+        }
+        production(&mut out, report);
+    } else {
+        out.push_str("## Summary\n\n");
+        summary_table(&mut out, &report.images.iter().collect::<Vec<_>>());
+    }
     sizes(&mut out, report, svg_name);
+    bases(&mut out, report);
     checks(&mut out, report);
     if !report.images.is_empty() {
         out.push_str("## Images\n\n");
         for image in &report.images {
-            details(&mut out, image);
+            details(&mut out, image, &apps::label(report, image));
         }
     }
     out
 }
 
-fn summary(out: &mut String, report: &Report) {
-    out.push_str("## Summary\n\n");
+/// The production image of every app side by side.
+fn production(out: &mut String, report: &Report) {
+    out.push_str("## Production images across apps\n\n");
+    let _ = writeln!(
+        out,
+        "{}",
+        row(apps::PRODUCTION_HEADERS.iter().map(|h| h.to_string()))
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        row(apps::PRODUCTION_NUMERIC
+            .iter()
+            .map(|&numeric| if numeric { "---:" } else { "---" }.to_string()))
+    );
+    for cells in apps::production_rows(report) {
+        let cells = cells.iter().enumerate().map(|(index, cell)| {
+            if index < 2 {
+                code_cell(cell)
+            } else {
+                text(cell)
+            }
+        });
+        let _ = writeln!(out, "{}", row(cells));
+    }
+    out.push('\n');
+}
+
+/// What every image was built on, when the report says.
+fn bases(out: &mut String, report: &Report) {
+    let lines = apps::built_on(report);
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Bases\n\nA stand-in is assembled from Debian packages where no registry answers; \
+         it is not the official image, and its figures are not the official image's.\n\n",
+    );
+    for line in lines {
+        let _ = writeln!(out, "- {}", text(&line));
+    }
+    out.push('\n');
+}
+
+fn summary_table(out: &mut String, images: &[&ImageReport]) {
     let _ = writeln!(
         out,
         "{}",
@@ -51,7 +110,7 @@ fn summary(out: &mut String, report: &Report) {
             .iter()
             .map(|&numeric| if numeric { "---:" } else { "---" }.to_string()))
     );
-    for image in &report.images {
+    for image in images {
         let (cells, probes) = summary_row(image);
         let cells = cells.iter().enumerate().map(|(index, cell)| {
             match (index == super::PROBES_COLUMN, probes) {
@@ -99,14 +158,14 @@ fn sizes(out: &mut String, report: &Report, svg_name: Option<&str>) {
     let labels: Vec<String> = report
         .images
         .iter()
-        .map(|image| format!("\"{}\"", mermaid_label(&image.variant)))
+        .map(|image| format!("\"{}\"", mermaid_label(&apps::label(report, image))))
         .collect();
     let values: Vec<String> = megabytes.iter().map(|mb| format!("{mb:.2}")).collect();
     out.push_str("```mermaid\nxychart-beta\n");
     let _ = writeln!(
         out,
         "    title \"{} image sizes (MB, linear scale)\"",
-        mermaid_label(&report.repository)
+        mermaid_label(&apps::subject(report))
     );
     let _ = writeln!(out, "    x-axis [{}]", labels.join(", "));
     let _ = writeln!(out, "    y-axis \"MB\" 0 --> {top}");
@@ -120,24 +179,27 @@ fn checks(out: &mut String, report: &Report) {
         out.push_str("No checks were run.\n\n");
         return;
     }
-    out.push_str("| | check | detail |\n| --- | --- | --- |\n");
+    let several = apps::several(report);
+    if several {
+        out.push_str("| | app | check | detail |\n| --- | --- | --- | --- |\n");
+    } else {
+        out.push_str("| | check | detail |\n| --- | --- | --- |\n");
+    }
     for check in &report.checks {
-        let _ = writeln!(
-            out,
-            "{}",
-            row([
-                mark(check.ok).to_string(),
-                code_cell(&check.name),
-                text(&check.detail)
-            ])
-        );
+        let mut cells = vec![mark(check.ok).to_string()];
+        if several {
+            cells.push(code_cell(&check.app));
+        }
+        cells.push(code_cell(&check.name));
+        cells.push(text(&check.detail));
+        let _ = writeln!(out, "{}", row(cells));
     }
     let (ok, verdict) = checks_verdict(&report.checks);
     let _ = writeln!(out, "\n{} {}.\n", mark(ok), capitalize(&verdict));
 }
 
 /// Everything known about one image, folded away so that the summary stays short.
-fn details(out: &mut String, image: &ImageReport) {
+fn details(out: &mut String, image: &ImageReport, label: &str) {
     let run_note = match &image.run {
         None => "not run".to_string(),
         Some(run) if run.probes_ok => "probes ok".to_string(),
@@ -146,12 +208,15 @@ fn details(out: &mut String, image: &ImageReport) {
     let _ = writeln!(
         out,
         "<details><summary><b>{}</b> · {} · {} · {}</summary>\n",
-        html(&image.variant),
+        html(label),
         human_bytes(image.size_bytes),
         plural(image.layer_count as u64, "layer", "layers"),
         run_note,
     );
     let _ = writeln!(out, "- tag {} · id {}", code(&image.tag), code(&image.id));
+    if let Some(base) = &image.base {
+        let _ = writeln!(out, "- built on {}", text(&base.describe()));
+    }
     let _ = writeln!(
         out,
         "- {} uncompressed, {} compressed; efficiency {}, {} wasted (dive), {} reclaimable; {}\n",

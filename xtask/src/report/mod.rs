@@ -7,6 +7,7 @@
 //! tests in `tests.rs` can pin the output down.
 
 mod analysis;
+mod apps;
 mod checks;
 mod human;
 mod markdown;

@@ -31,7 +31,7 @@ const SIZE_FILL: &str = "#1f6feb";
 const COMPRESSED_FILL: &str = "#8cc4ff";
 
 pub fn render(report: &Report) -> String {
-    let title = format!("{} image sizes (log scale)", report.repository);
+    let title = format!("{} image sizes (log scale)", super::apps::subject(report));
     let scale = LogScale::fit(
         report
             .images
@@ -56,7 +56,7 @@ pub fn render(report: &Report) -> String {
         .map(|image| {
             format!(
                 "{}: {} ({} compressed)",
-                image.variant,
+                super::apps::label(report, image),
                 human_bytes(image.size_bytes),
                 human_bytes(image.compressed_bytes)
             )
@@ -99,7 +99,7 @@ pub fn render(report: &Report) -> String {
     let longest_name = report
         .images
         .iter()
-        .map(|image| image.variant.chars().count())
+        .map(|image| super::apps::label(report, image).chars().count())
         .max()
         .unwrap_or(0) as f64;
     let name_room = (longest_name * 7.5 + 14.0).clamp(70.0, 220.0);
@@ -154,7 +154,7 @@ pub fn render(report: &Report) -> String {
             r#"<text x="{}" y="{}" font-size="13" fill="{INK}" text-anchor="end">{}</text>"#,
             num(x0 - 10.0),
             num(middle + 4.5),
-            xml(&image.variant)
+            xml(&super::apps::label(report, image))
         );
         let size = human_bytes(image.size_bytes);
         let compressed = human_bytes(image.compressed_bytes);
@@ -165,7 +165,7 @@ pub fn render(report: &Report) -> String {
             num(top),
             num(size_width),
             num(BAR_HEIGHT),
-            xml(&format!("{}: {size}", image.variant))
+            xml(&format!("{}: {size}", super::apps::label(report, image)))
         );
         let _ = writeln!(
             out,
@@ -174,7 +174,10 @@ pub fn render(report: &Report) -> String {
             num(compressed_top),
             num(compressed_width),
             num(COMPRESSED_HEIGHT),
-            xml(&format!("{}: {compressed} compressed", image.variant))
+            xml(&format!(
+                "{}: {compressed} compressed",
+                super::apps::label(report, image)
+            ))
         );
         let _ = writeln!(
             out,

@@ -8,8 +8,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
 use super::human::{human_bytes, printable, LogScale};
-use super::{checks_verdict, summary_row, Probes, Style, SUMMARY_HEADERS, SUMMARY_NUMERIC};
-use crate::model::{Check, Report};
+use super::{apps, checks_verdict, summary_row, Probes, Style, SUMMARY_HEADERS, SUMMARY_NUMERIC};
+use crate::model::{Check, ImageReport, Report};
 
 /// How many character cells the longest bar fills.
 const BAR_CELLS: usize = 40;
@@ -28,14 +28,78 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&paint(
         style,
         BOLD,
-        &format!("{} images", printable(&report.repository)),
+        &format!("{} images", printable(&apps::subject(report))),
     ));
     out.push_str(&format!(" · engine {}\n", printable(&report.engine)));
-    out.push_str(&summary_table(report, style).to_string());
-    out.push_str("\n\n");
+    if apps::several(report) {
+        // By app: a summary table each, then the production images side by side.
+        for group in apps::groups(report) {
+            out.push_str(&paint(
+                style,
+                BOLD,
+                &format!(
+                    "\napp {} · {}",
+                    printable(group.app),
+                    printable(&group.repository)
+                ),
+            ));
+            out.push('\n');
+            out.push_str(&summary_table(&group.images, style).to_string());
+            out.push('\n');
+        }
+        out.push_str(&paint(style, BOLD, "\nproduction images across apps"));
+        out.push('\n');
+        out.push_str(&production_table(report, style).to_string());
+        out.push_str("\n\n");
+    } else {
+        let images: Vec<&ImageReport> = report.images.iter().collect();
+        out.push_str(&summary_table(&images, style).to_string());
+        out.push_str("\n\n");
+    }
     out.push_str(&size_bars(report, style));
-    out.push_str(&checks(&report.checks, style));
+    let built_on = apps::built_on(report);
+    if !built_on.is_empty() {
+        out.push_str("bases (a stand-in is made from Debian packages where no registry answers; it is not the official image)\n");
+        for line in built_on {
+            out.push_str(&format!("  {}\n", printable(&line)));
+        }
+        out.push('\n');
+    }
+    if apps::several(report) {
+        let groups = apps::groups(report);
+        let width = name_width(&report.checks);
+        for group in &groups {
+            out.push_str(&paint(style, BOLD, &format!("checks of {}", group.app)));
+            out.push('\n');
+            out.push_str(&check_lines(&group.checks, width, style));
+        }
+        out.push_str(&verdict(&report.checks, style));
+    } else {
+        out.push_str(&checks(&report.checks, style));
+    }
     out
+}
+
+/// The production image of every app, side by side.
+fn production_table(report: &Report, style: Style) -> Table {
+    let mut table = table(style);
+    table.set_header(apps::PRODUCTION_HEADERS.iter().map(|header| {
+        let cell = Cell::new(header.replace(" ms", "\nms"));
+        if style.color {
+            cell.add_attribute(Attribute::Bold)
+        } else {
+            cell
+        }
+    }));
+    for row in apps::production_rows(report) {
+        table.add_row(row.iter().map(|text| Cell::new(printable(text))));
+    }
+    for (index, numeric) in apps::PRODUCTION_NUMERIC.iter().enumerate() {
+        if let (true, Some(column)) = (*numeric, table.column_mut(index)) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
 }
 
 /// An empty table in the look of every table on the terminal, styled only when color is on.
@@ -55,7 +119,7 @@ pub(super) fn table(style: Style) -> Table {
 }
 
 /// The summary as a comfy-table table, styled only when color is on.
-fn summary_table(report: &Report, style: Style) -> Table {
+fn summary_table(images: &[&ImageReport], style: Style) -> Table {
     let mut table = table(style);
     // The table has many columns, so a header with a unit such as "ready ms" takes two lines
     // to keep the columns as narrow as their figures.
@@ -67,7 +131,7 @@ fn summary_table(report: &Report, style: Style) -> Table {
             cell
         }
     }));
-    for image in &report.images {
+    for image in images {
         let (cells, probes) = summary_row(image);
         table.add_row(cells.iter().enumerate().map(|(index, text)| {
             let cell = Cell::new(printable(text));
@@ -103,11 +167,11 @@ fn size_bars(report: &Report, style: Style) -> String {
     let width = report
         .images
         .iter()
-        .map(|image| printable(&image.variant).chars().count())
+        .map(|image| printable(&apps::label(report, image)).chars().count())
         .max()
         .unwrap_or(0);
     for image in &report.images {
-        let variant = printable(&image.variant);
+        let variant = printable(&apps::label(report, image));
         let pad = width - variant.chars().count();
         let bar = bar(scale.fraction(image.size_bytes), image.size_bytes > 0);
         out.push_str(&format!(
@@ -139,12 +203,32 @@ fn bar(fraction: f64, visible: bool) -> String {
 
 /// The checks, one per line, and the verdict; `stress` shows its verdicts the same way.
 pub(super) fn checks(checks: &[Check], style: Style) -> String {
-    let mut out = String::new();
-    let width = checks
+    let all: Vec<&Check> = checks.iter().collect();
+    let mut out = check_lines(&all, name_width(checks), style);
+    out.push_str(&verdict(checks, style));
+    out
+}
+
+/// How wide the longest check name is.
+fn name_width(checks: &[Check]) -> usize {
+    checks
         .iter()
         .map(|check| printable(&check.name).chars().count())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// The verdict line under the checks.
+fn verdict(checks: &[Check], style: Style) -> String {
+    let (ok, verdict) = checks_verdict(checks);
+    let mut out = paint(style, if ok { GREEN } else { RED }, &verdict);
+    out.push('\n');
+    out
+}
+
+/// One line per check, names padded to `width`.
+fn check_lines(checks: &[&Check], width: usize, style: Style) -> String {
+    let mut out = String::new();
     for check in checks {
         // Without color the markers are plain ASCII words, which survive any log viewer and
         // can be searched for; with color the symbols carry the meaning.
@@ -166,9 +250,6 @@ pub(super) fn checks(checks: &[Check], style: Style) -> String {
             printable(&check.detail)
         ));
     }
-    let (ok, verdict) = checks_verdict(checks);
-    out.push_str(&paint(style, if ok { GREEN } else { RED }, &verdict));
-    out.push('\n');
     out
 }
 

@@ -265,6 +265,7 @@ fn empty_report_renders() {
         engine_info: None,
         images: Vec::new(),
         checks: Vec::new(),
+        apps: Vec::new(),
     };
     assert!(terminal(&report, PLAIN).ends_with("no checks were run\n"));
     assert!(markdown(&report, None).contains("No checks were run."));
@@ -277,4 +278,50 @@ fn style_detect_obeys_no_color() {
     // of the rule is certain here: a non-empty value turns color off.
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     assert!(!(no_color && Style::detect().color));
+}
+
+/// A report of every app (`testdata/apps/report.json`, written by a real `compare` of the
+/// Rust, Go and front-end apps), whose renderings group by app.
+fn apps_example() -> Report {
+    let text = std::fs::read_to_string(testdata().join("apps").join("report.json"))
+        .expect("read apps/report.json");
+    serde_json::from_str(&text).expect("apps/report.json matches the model")
+}
+
+#[test]
+fn the_renderings_of_several_apps_match_golden() {
+    let report = apps_example();
+    golden("apps/terminal.txt", &terminal(&report, PLAIN));
+    golden("apps/report.md", &markdown(&report, Some("sizes.svg")));
+    golden("apps/sizes.svg", &svg(&report));
+}
+
+#[test]
+fn several_apps_are_grouped_and_their_production_images_compared() {
+    let report = apps_example();
+    let text = terminal(&report, PLAIN);
+    let rust = text
+        .find("app rust · webtest")
+        .expect("the Rust app's table");
+    let go = text
+        .find("app go · webtest-go")
+        .expect("the Go app's table");
+    let across = text
+        .find("production images across apps")
+        .expect("the cross-app table");
+    assert!(rust < go && go < across, "{text}");
+    // One row per app in the cross-app table, each naming its production image.
+    for tag in [
+        "webtest:multistage",
+        "webtest-go:multistage",
+        "webtest-frontend:multistage",
+    ] {
+        assert!(text[across..].contains(tag), "{tag}");
+    }
+    // A stand-in says so wherever its name appears.
+    assert!(text.contains("(stand-in for alpine:3.20.3)"), "{text}");
+    assert!(svg(&report).contains(">go multistage<"));
+    let json = json(&report);
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
 }

@@ -85,12 +85,14 @@ pub fn scratch(name: &str) -> PathBuf {
 pub const TEST_REPOSITORY: &str = "webtest-it";
 
 /// The project's manifest, rewritten to live in `dir`: the context made absolute, the tests' own
-/// repository, its lock file beside it, and `edit` applied to the text.
+/// repository, its lock file beside it, the other apps left out (a copy is the Rust app alone),
+/// and `edit` applied to the text.
 pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(root().join("docker/images.yaml")).unwrap();
     let text = text.replacen("context: ..", &format!("context: {}", root().display()), 1);
     let text: String = text
         .lines()
+        .filter(|line| !line.starts_with("apps:"))
         .map(|line| match line.strip_prefix("repository:") {
             Some(_) => format!("repository: {TEST_REPOSITORY}\n"),
             None => format!("{line}\n"),

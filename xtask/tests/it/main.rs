@@ -4,6 +4,7 @@
 
 mod abuse;
 mod analyze;
+mod apps;
 mod bad_manifests;
 mod bases;
 mod clean;

@@ -1,7 +1,8 @@
 //! Layer tars: the root filesystem of a package set, and a host directory tree.
 //!
 //! Split by job: [`tree`] holds the tree and its conflict rules, [`unpack`] fills it from
-//! packages, [`docs`] filters documentation, [`writer`] writes it.
+//! packages, [`docs`] filters documentation, [`additions`] adds a caller's links and files,
+//! [`writer`] writes it.
 //!
 //! [`write_rootfs_layer`] works in two passes so that the output can be sorted and file
 //! conflicts decided after every package is known: the first pass unpacks each package's
@@ -22,6 +23,7 @@
 //! otherwise the earlier one stays; both cases are noted. A directory is never replaced
 //! by a non-directory.
 
+mod additions;
 mod docs;
 mod tree;
 mod unpack;
@@ -40,6 +42,7 @@ mod effects;
 use crate::source::Resolution;
 use crate::FIXED_MTIME;
 
+pub use additions::{AddedFile, Additions};
 pub(crate) use docs::{DOC_EXCLUDES, DOC_INCLUDES};
 pub(crate) use tree::{Kind, Tree, Unpacked};
 
@@ -88,6 +91,18 @@ pub fn write_rootfs_layer(
     debs: &[PathBuf],
     out: &Path,
     style: DpkgDb,
+) -> Result<LayerFile> {
+    write_rootfs_layer_with(res, debs, out, style, &Additions::default())
+}
+
+/// [`write_rootfs_layer`], and then the links and files of `additions` (see [`Additions`]),
+/// which never replace an entry of the packages or the effects.
+pub fn write_rootfs_layer_with(
+    res: &Resolution,
+    debs: &[PathBuf],
+    out: &Path,
+    style: DpkgDb,
+    additions: &Additions,
 ) -> Result<LayerFile> {
     if debs.len() != res.packages.len() {
         bail!(
@@ -165,6 +180,7 @@ pub fn write_rootfs_layer(
     }
     effects::apply(&mut tree, res, &unpacked, style)
         .context("applying maintainer-script effects")?;
+    additions::apply(&mut tree, additions).context("adding the recipe's links and files")?;
     tree.finish();
     let notes = std::mem::take(&mut tree.notes);
     write_layer(out, notes, |w| tree.write_tar(w))

@@ -282,3 +282,83 @@ fn dir_layer_is_reproducible() {
         assert_eq!(h.username().unwrap(), Some(""));
     }
 }
+
+#[test]
+fn additions_go_through_merged_usr_and_never_replace_anything() {
+    let dir = tempdir("additions");
+    let (res, debs) = fixture(&dir, false);
+    let script = dir.join("apk");
+    std::fs::write(&script, "#!/bin/sh\necho not alpine\n").unwrap();
+    let additions = Additions {
+        links: [
+            ("/bin/sh".to_string(), "tool".to_string()),
+            ("/usr/local/bin/wget".to_string(), "/bin/tool".to_string()),
+        ]
+        .into(),
+        files: vec![AddedFile {
+            path: "/sbin/apk".into(),
+            source: script.clone(),
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }],
+    };
+    let out = dir.join("added.tar");
+    let layer = write_rootfs_layer_with(&res, &debs, &out, DpkgDb::StatusD, &additions).unwrap();
+    let e = entries(&layer.path);
+    let find = |p: &str| e.iter().find(|x| x.0 == p).cloned();
+    // Written where the alias leads, never through the alias itself.
+    assert_eq!(
+        find("usr/bin/sh"),
+        Some(("usr/bin/sh".into(), 'l', 0o777, "tool".into()))
+    );
+    assert_eq!(find("usr/local/bin/wget").unwrap().3, "/bin/tool");
+    assert_eq!(find("usr/local/bin").unwrap().1, 'd');
+    assert_eq!(
+        find("usr/sbin/apk"),
+        Some((
+            "usr/sbin/apk".into(),
+            'f',
+            0o755,
+            "#!/bin/sh\necho not alpine\n".into()
+        ))
+    );
+    assert!(find("bin/sh").is_none() && find("sbin/apk").is_none());
+    assert_eq!(find("bin").unwrap().3, "usr/bin");
+    // The same additions give the same bytes.
+    let again = write_rootfs_layer_with(
+        &res,
+        &debs,
+        &dir.join("again.tar"),
+        DpkgDb::StatusD,
+        &additions,
+    )
+    .unwrap();
+    assert_eq!(layer.diff_id, again.diff_id);
+
+    let refused = |links: &[(&str, &str)]| {
+        let additions = Additions {
+            links: links
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .collect(),
+            files: vec![],
+        };
+        format!(
+            "{:#}",
+            write_rootfs_layer_with(&res, &debs, &dir.join("x.tar"), DpkgDb::StatusD, &additions)
+                .unwrap_err()
+        )
+    };
+    // A package's file, through the alias or not.
+    assert!(refused(&[("/bin/tool", "x")]).contains("from package alpha"));
+    assert!(refused(&[("/usr/bin/tool", "x")]).contains("already in the image"));
+    // An effect's file.
+    assert!(refused(&[("/etc/passwd", "x")]).contains("maintainer-script effects"));
+    assert!(refused(&[("/bin", "x")]).contains("merged-/usr alias"));
+    assert!(refused(&[("/etc/same/x", "y")]).contains("not a directory"));
+    assert!(refused(&[("bin/sh", "x")]).contains("not an absolute path"));
+    assert!(refused(&[("/usr/../etc/x", "x")]).contains("plain absolute path"));
+    // Two additions at one place: `/bin/x` and `/usr/bin/x` are the same file.
+    assert!(refused(&[("/bin/x", "a"), ("/usr/bin/x", "b")]).contains("both"));
+}
