@@ -168,6 +168,7 @@ pub fn image_report(
             has_package_manager: analysis.has_package_manager(),
         },
         run: None,
+        edit_cost: None,
     }
 }
 

@@ -149,7 +149,7 @@ pub async fn build_all(
 
 /// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the
 /// declared ones are passed: the engine warns about any other.
-fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildArgs {
+pub(crate) fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildArgs {
     let mut args = BuildArgs::new();
     for line in dockerfile.lines() {
         let Some(rest) = line.trim().strip_prefix("ARG ") else {
@@ -166,7 +166,7 @@ fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildAr
 }
 
 /// The commit being built, when the project is a git checkout; empty otherwise.
-fn revision(ctx: &Ctx) -> String {
+pub(crate) fn revision(ctx: &Ctx) -> String {
     let sh = &ctx.sh;
     cmd!(sh, "git rev-parse --short=12 HEAD")
         .quiet()

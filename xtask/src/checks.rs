@@ -411,6 +411,7 @@ mod tests {
             },
             posture: Posture::default(),
             run: None,
+            edit_cost: None,
         }
     }
 

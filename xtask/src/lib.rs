@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod ctx;
+pub mod edit_cost;
 pub mod engine;
 pub mod error;
 pub mod ids;

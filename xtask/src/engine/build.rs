@@ -47,6 +47,7 @@ impl Engine {
         self.building.lock().expect("build registry").clear();
         // Whether the current step's image came from elsewhere: the cache, or a FROM.
         let mut step_cached = false;
+        let mut made = Vec::new();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -109,6 +110,7 @@ impl Engine {
                         BuildEvent::Made(id) => {
                             // Only what this build made itself, not what it took from the cache.
                             if !step_cached {
+                                made.push(id.clone());
                                 self.building
                                     .lock()
                                     .expect("build registry")
@@ -145,7 +147,12 @@ impl Engine {
                 spec.tag
             )
         })?;
-        Ok(Built { id, steps, cached })
+        Ok(Built {
+            id,
+            steps,
+            cached,
+            made,
+        })
     }
 
     /// Removes the images of a build that did not finish, newest first (each was the parent of

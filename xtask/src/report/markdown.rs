@@ -27,6 +27,7 @@ pub fn render(report: &Report, svg_name: Option<&str>) -> String {
     );
     summary(&mut out, report);
     sizes(&mut out, report, svg_name);
+    out.push_str(&super::edit_cost::markdown(report));
     checks(&mut out, report);
     if !report.images.is_empty() {
         out.push_str("## Images\n\n");

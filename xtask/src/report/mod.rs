@@ -8,6 +8,7 @@
 
 mod analysis;
 mod checks;
+mod edit_cost;
 mod human;
 mod markdown;
 pub mod progress;

@@ -34,6 +34,7 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&summary_table(report, style).to_string());
     out.push_str("\n\n");
     out.push_str(&size_bars(report, style));
+    out.push_str(&super::edit_cost::terminal(report, style));
     out.push_str(&checks(&report.checks, style));
     out
 }
