@@ -85,6 +85,125 @@ fn appended(plan: &Plan) -> String {
     }
 }
 
+/// What every edited build needs besides the variant: the bases' build arguments and the
+/// revision, found once.
+pub struct Inputs {
+    bases: crate::manifest::BuildArgs,
+    revision: String,
+}
+
+impl Inputs {
+    pub async fn find(
+        ctx: &Ctx,
+        engine: &Engine,
+        manifest: &Manifest,
+        progress: &Progress,
+    ) -> Result<Inputs> {
+        let bases = bases::ensure(
+            ctx,
+            engine,
+            manifest,
+            &bases::Plan::new(ctx, manifest, &bases::Args::default()),
+            progress,
+        )
+        .await?;
+        Ok(Inputs {
+            bases,
+            revision: build::revision(ctx),
+        })
+    }
+}
+
+/// An edited build that is still in the engine, under [`Plan::tag`]: the caller measures it and
+/// then removes it with [`Engine::remove_built`]`(&edited.tag, &edited.built.made)`.
+pub struct Edited {
+    pub tag: String,
+    pub built: crate::engine::Built,
+    pub elapsed: std::time::Duration,
+    /// The instructions that ran again, in build order.
+    pub rebuilt: Vec<String>,
+}
+
+/// Builds one variant from the edited context, under its throw-away tag. A failed build leaves
+/// nothing behind (the engine removes what it made).
+pub async fn rebuild(
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    inputs: &Inputs,
+    name: &str,
+    progress: &Progress,
+) -> Result<Edited> {
+    let variant = &manifest.variants[name];
+    let dockerfile = manifest.context.join(&variant.dockerfile);
+    let text = std::fs::read_to_string(&dockerfile)
+        .with_context(|| format!("read {}", dockerfile.display()))?;
+    let build_args = build::declared_args(&text, &inputs.bases, &inputs.revision);
+    let context_tar = {
+        let dir = manifest.context.clone();
+        let dockerfile = variant.dockerfile.clone();
+        let (file, line) = (plan.file.clone(), appended(plan));
+        tokio::task::spawn_blocking(move || {
+            let tar = build_context::tar(&dir, &[dockerfile.as_str()])?;
+            append_line(&tar, &file, &line)
+        })
+        .await?
+        .context("pack the edited build context")?
+    };
+    let tag = Plan::tag(manifest, name);
+    let labels = labels::image(&[(LABEL_VARIANT, name)]);
+    let spec = BuildSpec {
+        context_tar,
+        dockerfile: &variant.dockerfile,
+        tag: &tag,
+        target: variant.target.as_deref(),
+        build_args: &build_args,
+        labels: &labels,
+        no_cache: false,
+    };
+    let bar = progress.steps(&format!(
+        "edit cost {name}: rebuild after a change to {}",
+        plan.file
+    ));
+    let mut steps = Steps::default();
+    let started = Instant::now();
+    let result = engine
+        .build(spec, &mut |event: BuildEvent| {
+            steps.see(&event);
+            match event {
+                BuildEvent::Step {
+                    number,
+                    total,
+                    instruction,
+                } => bar.step(number, total, &instruction),
+                BuildEvent::Output(line) => bar.output(&line),
+                _ => {}
+            }
+        })
+        .await;
+    let elapsed = started.elapsed();
+    match result {
+        Ok(built) => {
+            bar.finish(&format!(
+                "edit cost {name}: {:.1} s, {} of {} steps from the cache",
+                elapsed.as_secs_f64(),
+                built.cached,
+                built.steps
+            ));
+            Ok(Edited {
+                tag,
+                built,
+                elapsed,
+                rebuilt: steps.finish(),
+            })
+        }
+        Err(err) => {
+            bar.fail(&format!("edit cost {name}: the rebuild failed"));
+            Err(err).with_context(|| format!("rebuild {name} after the edit"))
+        }
+    }
+}
+
 /// Rebuilds every planned variant from the edited context and returns what each rebuild cost.
 /// The normal build must have run first: its cache is what the rebuild may reuse.
 pub async fn measure(
@@ -94,93 +213,24 @@ pub async fn measure(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<BTreeMap<String, EditCost>> {
-    let bases = bases::ensure(
-        ctx,
-        engine,
-        manifest,
-        &bases::Plan::new(ctx, manifest, &bases::Args::default()),
-        progress,
-    )
-    .await?;
-    let revision = build::revision(ctx);
+    let inputs = Inputs::find(ctx, engine, manifest, progress).await?;
     let mut costs = BTreeMap::new();
     for name in &plan.variants {
-        let variant = &manifest.variants[name];
-        let dockerfile = manifest.context.join(&variant.dockerfile);
-        let text = std::fs::read_to_string(&dockerfile)
-            .with_context(|| format!("read {}", dockerfile.display()))?;
-        let build_args = build::declared_args(&text, &bases, &revision);
-        let context_tar = {
-            let dir = manifest.context.clone();
-            let dockerfile = variant.dockerfile.clone();
-            let (file, line) = (plan.file.clone(), appended(plan));
-            tokio::task::spawn_blocking(move || {
-                let tar = build_context::tar(&dir, &[dockerfile.as_str()])?;
-                append_line(&tar, &file, &line)
-            })
-            .await?
-            .context("pack the edited build context")?
-        };
-        let tag = Plan::tag(manifest, name);
-        let labels = labels::image(&[(LABEL_VARIANT, name)]);
-        let spec = BuildSpec {
-            context_tar,
-            dockerfile: &variant.dockerfile,
-            tag: &tag,
-            target: variant.target.as_deref(),
-            build_args: &build_args,
-            labels: &labels,
-            no_cache: false,
-        };
-        let bar = progress.steps(&format!(
-            "edit cost {name}: rebuild after a change to {}",
-            plan.file
-        ));
-        let mut steps = Steps::default();
-        let started = Instant::now();
-        let result = engine
-            .build(spec, &mut |event: BuildEvent| {
-                steps.see(&event);
-                match event {
-                    BuildEvent::Step {
-                        number,
-                        total,
-                        instruction,
-                    } => bar.step(number, total, &instruction),
-                    BuildEvent::Output(line) => bar.output(&line),
-                    _ => {}
-                }
-            })
-            .await;
-        let elapsed = started.elapsed();
-        let built = match result {
-            Ok(built) => built,
-            Err(err) => {
-                bar.fail(&format!("edit cost {name}: the rebuild failed"));
-                return Err(err).with_context(|| format!("rebuild {name} after the edit"));
-            }
-        };
+        let edited = rebuild(engine, manifest, plan, &inputs, name, progress).await?;
         // What the measurement made goes at once, so that the next variant does not take it
         // from the cache and nothing of it outlives the run.
         engine
-            .remove_built(&tag, &built.made)
+            .remove_built(&edited.tag, &edited.built.made)
             .await
             .with_context(|| format!("remove the edited build of {name}"))?;
-        let rebuilt = steps.finish();
-        bar.finish(&format!(
-            "edit cost {name}: {:.1} s, {} of {} steps from the cache",
-            elapsed.as_secs_f64(),
-            built.cached,
-            built.steps
-        ));
         costs.insert(
             name.clone(),
             EditCost {
                 file: plan.file.clone(),
-                rebuild_ms: elapsed.as_millis() as u64,
-                steps: built.steps,
-                cached_steps: built.cached,
-                rebuilt,
+                rebuild_ms: edited.elapsed.as_millis() as u64,
+                steps: edited.built.steps,
+                cached_steps: edited.built.cached,
+                rebuilt: edited.rebuilt,
             },
         );
     }

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod bases;
+pub mod bench;
 pub mod build;
 pub mod build_context;
 pub mod checks;
@@ -64,6 +65,8 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
             }
             // It connects to the engine itself, and only for an image in the engine.
             Command::Analyze(args) => commands::analyze::run(&ctx, args).await,
+            // The HTTP benchmark needs no engine; against dive, it connects itself.
+            Command::Bench(args) => commands::bench::run(&ctx, args).await,
         }
     })
 }

@@ -5,6 +5,7 @@
 //! `run.memory_bytes`, `run.probes_ok`, `checks[].name`, `ok`, `detail`) keep their names and
 //! meaning. Nothing here does I/O, so the renderers can be tested on a report written by hand.
 
+pub mod bench;
 pub mod stress;
 
 use std::collections::BTreeMap;

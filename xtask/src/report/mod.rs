@@ -7,6 +7,7 @@
 //! tests in `tests.rs` can pin the output down.
 
 mod analysis;
+mod bench;
 mod checks;
 mod edit_cost;
 mod human;
@@ -21,6 +22,7 @@ mod tests;
 
 use crate::model::{Check, ImageReport, Report};
 
+pub use bench::{bench_dive, bench_http};
 pub use checks::{describe, describe_all};
 pub use human::{human_bytes, ran_with};
 
