@@ -179,8 +179,10 @@ fn run_once(sh: &Shell, binary: &Binary, settings: &Settings, log: &Path) -> Res
         .stderr(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("start {}", path.display()))?;
+    let pid = child.id();
     let server = Server(child);
     wait_until_listening(&port)?;
+    let cpu_before = cpu_ms(pid)?;
     let url = format!("http://127.0.0.1:{port}/");
     let (connections, seconds) = (
         settings.connections.to_string(),
@@ -193,10 +195,33 @@ fn run_once(sh: &Shell, binary: &Binary, settings: &Settings, log: &Path) -> Res
     .quiet()
     .read()
     .context("run wrk")?;
+    let cpu = cpu_ms(pid)? - cpu_before;
     drop(server);
     let mut sample = parse_wrk(&output).with_context(|| format!("read wrk's output:\n{output}"))?;
     sample.log_lines = count_lines(log);
+    sample.server_cpu_ms = cpu;
     Ok(sample)
+}
+
+/// The CPU time a process has used so far (user and system, all its threads), in milliseconds,
+/// from `/proc/PID/stat`, whose times are in clock ticks of 1/100 s (`USER_HZ`, 100 on Linux).
+fn cpu_ms(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    cpu_ticks(&text)
+        .map(|ticks| ticks as f64 * 10.0)
+        .with_context(|| format!("read the CPU times of {path}"))
+}
+
+/// `utime + stime` of a `/proc/PID/stat` line: fields 14 and 15, counted after the command name
+/// in parentheses (which may hold spaces).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (the state).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Waits until the service accepts connections, for at most five seconds.
@@ -232,6 +257,7 @@ pub fn parse_wrk(text: &str) -> Result<LoadSample> {
         p50_ms: 0.0,
         p99_ms: 0.0,
         log_lines: 0,
+        server_cpu_ms: 0.0,
     };
     let (mut rps, mut p50, mut p99, mut requests) = (false, false, false, false);
     for line in text.lines() {
@@ -310,6 +336,13 @@ Transfer/sec:      7.60MB
         assert!((sample.requests_per_second - 40_675.13).abs() < 1e-6);
         assert!((sample.p50_ms - 1.48).abs() < 1e-9);
         assert!((sample.p99_ms - 12.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cpu_times_are_read_from_proc_stat() {
+        let stat = "1234 (web test) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert!(cpu_ms(std::process::id()).unwrap() >= 0.0);
     }
 
     #[test]

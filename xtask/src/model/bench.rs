@@ -29,6 +29,18 @@ pub struct LoadSample {
     pub p99_ms: f64,
     /// Access-log lines the service wrote during the run.
     pub log_lines: u64,
+    /// The CPU time (user and system, every thread) the server used while wrk ran, in
+    /// milliseconds: its cost per request holds even on a machine shared with other work, where
+    /// the rate does not.
+    #[serde(default)]
+    pub server_cpu_ms: f64,
+}
+
+impl LoadSample {
+    /// The server's CPU time per request, in microseconds.
+    pub fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu_ms * 1000.0 / (self.requests.max(1) as f64)
+    }
 }
 
 /// What `bench` measured for the HTTP services.

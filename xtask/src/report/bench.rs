@@ -16,13 +16,18 @@ pub fn bench_http(bench: &HttpBench) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<6} {:>12} {:>21} {:>9} {:>17} {:>8} {:>11}  access log",
-        "", "req/s", "(min–max)", "p99 ms", "(min–max)", "errors", "binary"
+        "{:<6} {:>12} {:>21} {:>9} {:>17} {:>11} {:>8} {:>11}  access log",
+        "", "req/s", "(min–max)", "p99 ms", "(min–max)", "CPU µs/req", "errors", "binary"
     );
     let mut rates = Vec::new();
     for service in &bench.services {
         let rps: Vec<f64> = service.runs.iter().map(|r| r.requests_per_second).collect();
         let p99: Vec<f64> = service.runs.iter().map(|r| r.p99_ms).collect();
+        let cpu: Vec<f64> = service
+            .runs
+            .iter()
+            .map(|r| r.cpu_us_per_request())
+            .collect();
         let errors: u64 = service.runs.iter().map(|r| r.errors).sum();
         let lines: u64 = service.runs.iter().map(|r| r.log_lines).sum();
         let requests: u64 = service.runs.iter().map(|r| r.requests).sum();
@@ -30,7 +35,7 @@ pub fn bench_http(bench: &HttpBench) -> String {
         let (p99_min, p99_max) = spread(&p99);
         let _ = writeln!(
             out,
-            "{:<6} {:>12} {:>21} {:>9.2} {:>17} {:>8} {:>11}  {} ({} lines for {} requests)",
+            "{:<6} {:>12} {:>21} {:>9.2} {:>17} {:>11.1} {:>8} {:>11}  {} ({} lines for {} requests)",
             service.service,
             thousands(median(&rps).round() as u64),
             format!(
@@ -40,19 +45,22 @@ pub fn bench_http(bench: &HttpBench) -> String {
             ),
             median(&p99),
             format!("({p99_min:.2}–{p99_max:.2})"),
+            median(&cpu),
             errors,
             human_bytes(service.binary_bytes),
             service.log,
             thousands(lines),
             thousands(requests),
         );
-        rates.push((service.service.as_str(), median(&rps)));
+        rates.push((service.service.as_str(), median(&rps), median(&cpu)));
     }
-    if let [(a, a_rate), (b, b_rate)] = rates.as_slice() {
+    if let [(a, a_rate, a_cpu), (b, b_rate, b_cpu)] = rates.as_slice() {
         let _ = writeln!(
             out,
-            "{a} serves {:.2}x the requests per second of {b} (medians of {} runs)",
+            "{a} serves {:.2}x the requests per second of {b}, and spends {:.2}x less CPU per \
+             request (medians of {} runs)",
             a_rate / b_rate.max(1e-9),
+            b_cpu / a_cpu.max(1e-9),
             bench.services.first().map_or(0, |s| s.runs.len())
         );
     }
