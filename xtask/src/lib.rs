@@ -55,6 +55,9 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
             }
             Command::Compare(args) => {
                 let manifest = ctx.manifest()?;
+                // The flags become a plan before the engine is reached, so a bad one (such as
+                // --edit-cost without an `edit:` file) is a usage error even with no engine.
+                compare::Plan::new(&ctx, &manifest, &args)?;
                 let engine = Engine::connect().await?;
                 compare::run(&ctx, &manifest, &engine, args).await
             }
