@@ -202,41 +202,39 @@ async fn against_dive(
     let inputs = edit_cost::Inputs::find(ctx, engine, manifest, progress).await?;
     let work = out.join("dive");
     std::fs::create_dir_all(&work)?;
-    // Every archive is written before any timing starts, so that no build runs beside it.
-    let mut pairs = Vec::new();
+    // One image at a time, so that the disk holds two archives at most; its builds and saves
+    // end before its timing starts, so that no build runs beside it.
+    let mut images = Vec::new();
     for name in &variants {
         let tag = manifest.tag(name);
-        let original = work.join(format!("{name}.tar"));
-        let phase = progress.phase(&format!("save {tag}"));
-        save(engine, &tag, &original).await?;
-        phase.finish(&format!("saved {tag}"));
-        let edited = edit_cost::rebuild(engine, manifest, &edit, &inputs, name, progress).await?;
-        let edited_archive = work.join(format!("{name}-edited.tar"));
-        let saved = save(engine, &edited.tag, &edited_archive).await;
-        engine
-            .remove_built(&edited.tag, &edited.built.made)
-            .await
-            .with_context(|| format!("remove the edited build of {name}"))?;
-        saved?;
-        pairs.push(dive::Pair {
-            image: tag,
-            original,
-            edited: edited_archive,
-        });
-    }
-    let mut images = Vec::new();
-    for pair in &pairs {
-        let phase = progress.phase(&format!(
-            "time {}: ours and dive, cold and after the edit, {runs} run(s)",
-            pair.image
-        ));
-        let times = dive::measure(&sh, pair, runs, &work).await?;
-        phase.finish(&format!("timed {}", pair.image));
-        images.push(times);
-    }
-    for pair in &pairs {
+        let pair = dive::Pair {
+            image: tag.clone(),
+            original: work.join(format!("{name}.tar")),
+            edited: work.join(format!("{name}-edited.tar")),
+        };
+        let timed = async {
+            let phase = progress.phase(&format!("save {tag}"));
+            save(engine, &tag, &pair.original).await?;
+            phase.finish(&format!("saved {tag}"));
+            let edited =
+                edit_cost::rebuild(engine, manifest, &edit, &inputs, name, progress).await?;
+            let saved = save(engine, &edited.tag, &pair.edited).await;
+            engine
+                .remove_built(&edited.tag, &edited.built.made)
+                .await
+                .with_context(|| format!("remove the edited build of {name}"))?;
+            saved?;
+            let phase = progress.phase(&format!(
+                "time {tag}: ours and dive, cold and after the edit, {runs} run(s)"
+            ));
+            let times = dive::measure(&sh, &pair, runs, &work).await?;
+            phase.finish(&format!("timed {tag}"));
+            anyhow::Ok(times)
+        }
+        .await;
         std::fs::remove_file(&pair.original).ok();
         std::fs::remove_file(&pair.edited).ok();
+        images.push(timed?);
     }
     Ok(DiveBench {
         dive: dive_version,
