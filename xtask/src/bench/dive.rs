@@ -32,6 +32,14 @@ pub fn version(sh: &Shell) -> Result<String> {
 
 /// dive's figures from an archive: efficiency and wasted bytes.
 fn dive(sh: &Shell, archive: &Path, out: &Path) -> Result<(f64, u64)> {
+    // dive writes its JSON over an existing file without truncating it: a shorter report would
+    // end in the tail of the one before.
+    match std::fs::remove_file(out) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("remove {}", out.display()))
+        }
+        _ => {}
+    }
     cmd!(sh, "dive --source docker-archive {archive} --json {out}")
         .env("CI", "false")
         .quiet()

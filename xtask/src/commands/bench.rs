@@ -201,6 +201,8 @@ async fn against_dive(
     edit.variants = variants.clone();
     let inputs = edit_cost::Inputs::find(ctx, engine, manifest, progress).await?;
     let work = out.join("dive");
+    // What an interrupted run left (archives, caches) goes first.
+    let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     // One image at a time, so that the disk holds two archives at most; its builds and saves
     // end before its timing starts, so that no build runs beside it.
