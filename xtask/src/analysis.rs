@@ -171,6 +171,7 @@ pub fn image_report(
         run: None,
         base: None,
         bases: Vec::new(),
+        edit_cost: None,
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn build_all_on_bases(
 
 /// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the
 /// declared ones are passed: the engine warns about any other.
-fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildArgs {
+pub(crate) fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str) -> BuildArgs {
     let mut args = BuildArgs::new();
     for line in dockerfile.lines() {
         let Some(rest) = line.trim().strip_prefix("ARG ") else {
@@ -224,6 +224,17 @@ fn describe(manifest: &Manifest, name: &str) -> String {
         Some(about) => format!("{about}: the {name} variant ({how})"),
         None => format!("The {name} variant of {} ({how})", manifest.repository),
     }
+}
+
+/// The commit being built (short), when the project is a git checkout; empty otherwise.
+pub(crate) fn revision(ctx: &Ctx) -> String {
+    let sh = &ctx.sh;
+    cmd!(sh, "git rev-parse --short=12 HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// The commit being built, its time, the checkout's origin (each empty outside a git checkout)

@@ -473,6 +473,7 @@ mod tests {
             run: None,
             base: None,
             bases: Vec::new(),
+            edit_cost: None,
         }
     }
 
@@ -861,6 +862,7 @@ mod over_base_tests {
                 size_bytes,
             }),
             bases: vec![],
+            edit_cost: None,
         }
     }
 

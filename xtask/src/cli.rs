@@ -43,4 +43,7 @@ pub enum Command {
     /// Analyse one image (dive's efficiency and wasted bytes, and ours): an image in the engine,
     /// or a `docker save` archive file, which needs no engine.
     Analyze(commands::analyze::Args),
+    /// Benchmarks: the Rust and the Go service on the host under wrk, or (--against-dive) the
+    /// image analysis against dive 0.13.1.
+    Bench(commands::bench::Args),
 }

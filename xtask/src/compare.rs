@@ -15,6 +15,7 @@ use crate::analysis::{self, Analysis};
 use crate::build;
 use crate::checks::{self, CommandOutcome};
 use crate::ctx::Ctx;
+use crate::edit_cost;
 use crate::engine::{Engine, Publish, RunSpec, Security};
 use crate::error::ChecksFailed;
 use crate::labels;
@@ -57,6 +58,10 @@ pub struct Args {
     /// manifests its `apps:` names). Default: every app.
     #[arg(long, value_name = "NAME")]
     pub app: Option<String>,
+    /// Also measure what a one-line change to the manifest's `edit:` file costs to rebuild, per
+    /// variant (in a copy of the build context; the tree is not touched).
+    #[arg(long)]
+    pub edit_cost: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,8 @@ pub struct Plan {
     pub build: Build,
     pub starts: u32,
     pub format: Format,
+    /// Present with `--edit-cost`.
+    pub edit_cost: Option<edit_cost::Plan>,
 }
 
 impl Plan {
@@ -113,6 +120,14 @@ impl Plan {
             },
             starts: args.starts.unwrap_or(manifest.run.starts),
             format: args.format,
+            edit_cost: if args.edit_cost {
+                let nonce = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                Some(edit_cost::Plan::new(manifest, nonce)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -291,6 +306,7 @@ async fn measure_and_check(
                 run: None,
                 base: None,
                 bases: Vec::new(),
+                edit_cost: None,
             }
         })
         .collect();
@@ -377,6 +393,14 @@ async fn measure_and_check(
                 .map_err(|e| format!("{e:#}"));
             phase.finish(&format!("command in {tag}: {}", run.join(" ")));
             commands.insert(index, outcome);
+        }
+    }
+
+    // Last, so that its builds disturb none of the timings above.
+    if let Some(edit_plan) = &plan.edit_cost {
+        let mut costs = edit_cost::measure(ctx, engine, manifest, edit_plan, progress).await?;
+        for image in images.iter_mut() {
+            image.edit_cost = costs.remove(&image.variant);
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod apps;
 pub mod bases;
+pub mod bench;
 pub mod build;
 pub mod build_context;
 pub mod build_records;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod compare;
 pub mod ctx;
 pub mod dockerfile;
+pub mod edit_cost;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -55,8 +57,13 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
                 build::run(&ctx, &manifest, &engine, args).await
             }
             Command::Compare(args) => {
-                // Every app's manifest is read and checked before the engine is connected to.
+                // Every app's manifest is read and checked, and the flags become a plan for
+                // each, before the engine is connected to: a bad one (such as --edit-cost for an
+                // app without an `edit:` file) is a usage error even with no engine.
                 let apps = manifest::load_apps(ctx.manifest()?, args.app.as_deref())?;
+                for app in &apps {
+                    compare::Plan::new(&ctx, app, &args, std::net::Ipv4Addr::LOCALHOST.into())?;
+                }
                 let engine = Engine::connect().await?;
                 compare::run(&ctx, &apps, &engine, args).await
             }
@@ -67,6 +74,8 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
             }
             // It connects to the engine itself, and only for an image in the engine.
             Command::Analyze(args) => commands::analyze::run(&ctx, args).await,
+            // The HTTP benchmark needs no engine; against dive, it connects itself.
+            Command::Bench(args) => commands::bench::run(&ctx, args).await,
         }
     })
 }

@@ -3,4 +3,5 @@
 //! measurement returns data, and only `report` words it.
 
 pub mod analyze;
+pub mod bench;
 pub mod stress;

@@ -51,6 +51,7 @@ impl Engine {
         let mut from_step = false;
         // Every step image the result is made of, made now or taken from the cache.
         let mut images = Vec::new();
+        let mut made = Vec::new();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -117,6 +118,7 @@ impl Engine {
                             }
                             // Only what this build made itself, not what it took from the cache.
                             if !step_cached {
+                                made.push(id.clone());
                                 self.building
                                     .lock()
                                     .expect("build registry")
@@ -158,6 +160,7 @@ impl Engine {
             steps,
             cached,
             images,
+            made,
         })
     }
 

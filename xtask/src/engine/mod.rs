@@ -137,6 +137,9 @@ pub struct Built {
     /// The step images of every stage the build went through (short IDs, oldest first; not the
     /// bases FROM names): what the result and the next build's cache are made of.
     pub images: Vec<String>,
+    /// The images this build made itself (not taken from the cache or a `FROM`), oldest first:
+    /// what [`Engine::remove_built`] removes when the build was only a measurement.
+    pub made: Vec<String>,
 }
 
 /// How a container is started.
@@ -439,6 +442,27 @@ impl Engine {
             .await
             .context("list the project's containers")?;
         Ok(containers.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Removes a build that was only a measurement: its tag, then every image it made, newest
+    /// first (each was the parent of the next). `noprune` keeps the parents it took from the
+    /// cache or a `FROM`, which other images still use.
+    pub async fn remove_built(&self, tag: &str, made: &[String]) -> Result<()> {
+        let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+        for name in std::iter::once(tag).chain(made.iter().rev().map(String::as_str)) {
+            match self
+                .docker
+                .remove_image(name, Some(options.clone()), None)
+                .await
+            {
+                Ok(_)
+                | Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(err) => return Err(err).with_context(|| format!("remove image {name}")),
+            }
+        }
+        Ok(())
     }
 
     /// Removes an image by ID or tag; with `force`, also when tagged several times.

@@ -60,6 +60,8 @@ pub struct Manifest {
     pub run: RunSettings,
     pub structure: Vec<StructureTest>,
     pub budgets: Vec<Budget>,
+    /// The source file that `compare --edit-cost` appends one line to, relative to the context.
+    pub edit: Option<PathBuf>,
 }
 
 impl Manifest {
@@ -117,6 +119,7 @@ impl Manifest {
             run: raw.run,
             structure: raw.structure,
             budgets: raw.budgets,
+            edit: raw.edit,
         })
     }
 

@@ -46,6 +46,8 @@ pub(super) struct Raw {
     pub(super) structure: Vec<StructureTest>,
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub(super) budgets: Vec<Budget>,
+    #[serde(default)]
+    pub(super) edit: Option<PathBuf>,
 }
 
 fn default_context() -> PathBuf {

@@ -6,6 +6,7 @@
 //! meaning. Nothing here does I/O, so the renderers can be tested on a report written by hand.
 
 pub mod apps;
+pub mod bench;
 pub mod stress;
 
 use std::collections::BTreeMap;
@@ -107,6 +108,25 @@ pub struct ImageReport {
     /// Every base its build used, the build stages' included, in the Dockerfile's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bases: Vec<BaseUsed>,
+    /// What a one-line source change costs to rebuild; present after `compare --edit-cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_cost: Option<EditCost>,
+}
+
+/// The rebuild of a variant after one line was appended to a source file (in a copy of the build
+/// context; the tree itself is never touched), from a warm build cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditCost {
+    /// The changed file, relative to the build context.
+    pub file: String,
+    /// How long the rebuild took, the context's upload included.
+    pub rebuild_ms: u64,
+    /// The steps that make something (all but `FROM` and the `ARG`s before it).
+    pub steps: usize,
+    /// How many of them came from the build cache.
+    pub cached_steps: usize,
+    /// The instructions that ran again, in build order.
+    pub rebuilt: Vec<String>,
 }
 
 /// One layer of an image.

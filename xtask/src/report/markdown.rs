@@ -43,6 +43,7 @@ pub fn render(report: &Report, svg_name: Option<&str>) -> String {
     }
     sizes(&mut out, report, svg_name);
     bases(&mut out, report);
+    out.push_str(&super::edit_cost::markdown(report));
     checks(&mut out, report);
     if !report.images.is_empty() {
         out.push_str("## Images\n\n");

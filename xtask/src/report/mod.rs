@@ -8,7 +8,9 @@
 
 mod analysis;
 mod apps;
+mod bench;
 mod checks;
+mod edit_cost;
 mod human;
 mod markdown;
 pub mod progress;
@@ -21,6 +23,7 @@ mod tests;
 
 use crate::model::{Check, ImageReport, Report};
 
+pub use bench::{bench_dive, bench_http};
 pub use checks::{describe, describe_all};
 pub use human::{human_bytes, ran_with};
 

@@ -57,6 +57,7 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str("\n\n");
     }
     out.push_str(&size_bars(report, style));
+    out.push_str(&super::edit_cost::terminal(report, style));
     let built_on = apps::built_on(report);
     if !built_on.is_empty() {
         out.push_str("bases (a stand-in is made from Debian packages where no registry answers; it is not the official image)\n");

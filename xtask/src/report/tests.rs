@@ -325,3 +325,34 @@ fn several_apps_are_grouped_and_their_production_images_compared() {
     let back: Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
 }
+
+#[test]
+fn edit_cost_shows_only_when_measured_and_lists_the_working_steps() {
+    let mut report = example();
+    assert!(!terminal(&report, Style { color: false }).contains("Edit cost"));
+    assert!(!markdown(&report, None).contains("Edit cost"));
+    report.images[0].edit_cost = Some(crate::model::EditCost {
+        file: "webtest/src/main.rs".into(),
+        rebuild_ms: 61_234,
+        steps: 9,
+        cached_steps: 2,
+        rebuilt: vec![
+            "COPY . .".into(),
+            "RUN cargo build --release".into(),
+            "ENV WEBTEST_VARIANT=simples".into(),
+        ],
+    });
+    let text = terminal(&report, Style { color: false });
+    assert!(text.contains("Edit cost: rebuild after one line appended to webtest/src/main.rs"));
+    assert!(text.contains("61.2 s") && text.contains("2/9"), "{text}");
+    assert!(text.contains("RUN cargo build --release"));
+    assert!(!text.contains("ENV WEBTEST_VARIANT=simples"));
+    let md = markdown(&report, None);
+    assert!(md.contains("## Edit cost"), "{md}");
+    assert!(md.contains("| 61.2 s | 2/9 |"), "{md}");
+    // The field round-trips, and a report without it keeps its old JSON.
+    let json = crate::report::json(&report);
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+    assert!(!crate::report::json(&example()).contains("edit_cost"));
+}

@@ -9,6 +9,7 @@ mod bad_manifests;
 mod bases;
 mod clean;
 mod common;
+mod edit_cost;
 mod engine;
 mod faults;
 mod render;
