@@ -168,6 +168,8 @@ pub fn image_report(
             has_package_manager: analysis.has_package_manager(),
         },
         run: None,
+        transfer: None,
+        components: None,
     }
 }
 

@@ -173,6 +173,46 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
                 None => c,
             }
         }
+        Budget::MaxPushedBytes { image, bytes } => bytes_budget(
+            "max_pushed_bytes",
+            image,
+            inputs,
+            ByteFigure::Pushed,
+            bytes.0,
+        ),
+        Budget::MaxDeployMs { image, ms } => {
+            let name = format!("max_deploy_ms {image}");
+            let Some(i) = inputs.image(image) else {
+                return missing(name, image);
+            };
+            let Some(transfer) = &i.transfer else {
+                return check(name, image, false, Finding::NoTransfer);
+            };
+            let value = transfer.deploy_ms;
+            let ok = value.is_some_and(|v| v <= *ms);
+            let c = check(name, image, ok, Finding::DeployMs { value, bound: *ms });
+            match value {
+                Some(v) => measured(c, v as f64, *ms as f64, Unit::Milliseconds),
+                None => c,
+            }
+        }
+        Budget::MaxComponents { image, components } => {
+            let name = format!("max_components {image}");
+            let Some(i) = inputs.image(image) else {
+                return missing(name, image);
+            };
+            let value = i.components.as_ref().map(|c| c.total);
+            let ok = value.is_some_and(|v| v <= *components);
+            let finding = Finding::Components {
+                value,
+                bound: *components,
+            };
+            let c = check(name, image, ok, finding);
+            match value {
+                Some(v) => measured(c, v as f64, *components as f64, Unit::Count),
+                None => c,
+            }
+        }
         Budget::MaxOverhead { image, path, ratio } => {
             let name = format!("max_overhead {image} {path}");
             let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
@@ -214,6 +254,10 @@ fn bytes_budget(kind: &str, image: &str, inputs: &Inputs, figure: ByteFigure, bo
         ByteFigure::Size => i.size_bytes,
         ByteFigure::Compressed => i.compressed_bytes,
         ByteFigure::Wasted => i.wasted_bytes,
+        ByteFigure::Pushed => match &i.transfer {
+            Some(transfer) => transfer.pushed_bytes,
+            None => return check(name, image, false, Finding::NoTransfer),
+        },
     };
     let finding = Finding::Bytes {
         figure,
@@ -411,6 +455,8 @@ mod tests {
             },
             posture: Posture::default(),
             run: None,
+            transfer: None,
+            components: None,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::model::{
 use crate::render;
 use crate::report::progress::Progress;
 use crate::runner::{self, median, percentile, NotReady, Service, STOP_GRACE};
+use crate::transfer;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -45,6 +46,13 @@ pub struct Args {
     /// What goes to standard output: the table for people, or the report as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Push and pull through this running registry (`HOST:PORT`, logins from the docker
+    /// config) instead of starting one for the run.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_registry")]
+    pub registry: Option<String>,
+    /// Skip the registry round trip (push, pull, time to deploy).
+    #[arg(long)]
+    pub no_registry: bool,
     /// Where report.json, report.md and sizes.svg go, relative to the workspace root (default:
     /// target/xtask).
     #[arg(long, value_name = "DIR")]
@@ -75,6 +83,7 @@ pub struct Plan {
     pub build: Build,
     pub starts: u32,
     pub format: Format,
+    pub registry: crate::transfer::Registry,
 }
 
 impl Plan {
@@ -90,6 +99,10 @@ impl Plan {
             },
             starts: args.starts.unwrap_or(manifest.run.starts),
             format: args.format,
+            registry: crate::transfer::Registry::from_flags(
+                args.registry.as_deref(),
+                args.no_registry,
+            ),
         })
     }
 
@@ -228,9 +241,41 @@ async fn measure_and_check(
                     has_package_manager: analysis.has_package_manager(),
                 },
                 run: None,
+                transfer: None,
+                components: None,
             }
         })
         .collect();
+
+    // The registry round trip: push, pull back, start; before the runs, which share the port.
+    let subjects: Vec<transfer::Subject> = images
+        .iter()
+        .map(|image| {
+            let variant = &manifest.variants[&image.variant];
+            transfer::Subject {
+                variant: &image.variant,
+                tag: &image.tag,
+                id: &image.id,
+                start: variant.run.then_some(if variant.hardened {
+                    Security::Hardened
+                } else {
+                    Security::Default
+                }),
+            }
+        })
+        .collect();
+    let site = transfer::Site {
+        ctx,
+        engine,
+        manifest,
+        progress,
+        publish: plan.publish(manifest),
+    };
+    let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
+    drop(subjects);
+    for image in images.iter_mut() {
+        image.transfer = transfers.remove(&image.variant);
+    }
 
     // The runs, one variant at a time, since they share the host port.
     let client = runner::http_client(Duration::from_secs(5))?;

@@ -22,6 +22,7 @@ pub mod render;
 pub mod report;
 pub mod runner;
 pub mod stress;
+pub mod transfer;
 
 use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;

@@ -25,6 +25,9 @@ use crate::labels::{LABEL, LABEL_CONTAINER};
 
 mod build;
 mod containers;
+mod registry;
+
+pub use registry::{Login, Pulled, Pushed, RegistrySpec, REGISTRY_PORT, REGISTRY_STORAGE};
 
 /// How long connecting to the engine may take: a local engine answers in milliseconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

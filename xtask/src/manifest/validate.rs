@@ -109,11 +109,20 @@ impl Check<'_> {
         if raw.port == 0 {
             return Err(self.not_allowed("port", raw.port));
         }
-        for (arg, base) in &raw.bases {
+        let registry = raw
+            .registry
+            .iter()
+            .map(|base| ("registry.offline".to_string(), base));
+        let bases = raw
+            .bases
+            .iter()
+            .map(|(arg, base)| (format!("bases.{arg}.offline"), base))
+            .chain(registry);
+        for (field, base) in bases {
             if let Some(recipe) = &base.offline {
                 if !raw.recipes.contains_key(recipe) {
                     return Err(self.fail(
-                        &format!("bases.{arg}.offline"),
+                        &field,
                         format!(
                             "no recipe `{recipe}` in `recipes` (known: {})",
                             join_keys(&raw.recipes)

@@ -6,6 +6,9 @@
 //! meaning. Nothing here does I/O, so the renderers can be tested on a report written by hand.
 
 pub mod stress;
+mod transfer;
+
+pub use transfer::{Components, Transfer};
 
 use std::collections::BTreeMap;
 
@@ -70,6 +73,12 @@ pub struct ImageReport {
     pub posture: Posture,
     /// Present when the variant has `run: true`.
     pub run: Option<RunReport>,
+    /// The registry round trip; absent with `--no-registry` and in older reports.
+    #[serde(default)]
+    pub transfer: Option<Transfer>,
+    /// What the image holds for a scanner; absent from older reports.
+    #[serde(default)]
+    pub components: Option<Components>,
 }
 
 /// One layer of an image.
@@ -219,6 +228,8 @@ pub enum Unit {
     Fraction,
     Layers,
     Milliseconds,
+    /// A number of things, such as components.
+    Count,
 }
 
 /// What a check found, as data: the rendering layer turns it into `Check::detail`.
@@ -266,6 +277,18 @@ pub enum Finding {
         value: Option<u64>,
         bound: u64,
     },
+    /// Time to deploy, when the image went through a registry and runs.
+    DeployMs {
+        value: Option<u64>,
+        bound: u64,
+    },
+    /// A figure that needs the registry round trip, which did not happen (`--no-registry`).
+    NoTransfer,
+    /// The image's components (packages and dependencies), when they were counted.
+    Components {
+        value: Option<usize>,
+        bound: usize,
+    },
     /// The image's size against one file in it, when the file is there.
     Overhead {
         path: String,
@@ -306,6 +329,8 @@ pub enum ByteFigure {
     Size,
     Compressed,
     Wasted,
+    /// What the registry stores after a push.
+    Pushed,
 }
 
 /// One aspect of an image's configuration that a metadata test compared.

@@ -11,6 +11,7 @@ mod checks;
 mod human;
 mod markdown;
 pub mod progress;
+mod shipping;
 mod stress;
 mod svg;
 mod terminal;
