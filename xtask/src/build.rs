@@ -83,6 +83,8 @@ pub async fn build_all(
     )
     .await?;
     let revision = revision(ctx);
+    // The crates of each package a Dockerfile builds, asked of cargo once per package.
+    let mut crates: BTreeMap<String, Option<String>> = BTreeMap::new();
 
     let mut built = BTreeMap::new();
     for name in &plan.variants {
@@ -102,7 +104,28 @@ pub async fn build_all(
                 .await?
                 .context("pack the build context")?
         };
-        let labels = labels::image(&[(LABEL_VARIANT, name)]);
+        let crates_label = match crate::crates::built_package(&text) {
+            Some(package) => crates
+                .entry(package.clone())
+                .or_insert_with(|| {
+                    match crate::crates::locked_crates(ctx, &manifest.context, &package) {
+                        Ok(list) => Some(crate::crates::label_value(&list)),
+                        Err(err) => {
+                            progress.note(&format!(
+                                "the crates of {package} are not labelled on its images: {err:#}"
+                            ));
+                            None
+                        }
+                    }
+                })
+                .clone(),
+            None => None,
+        };
+        let mut extra = vec![(LABEL_VARIANT, name.as_str())];
+        if let Some(value) = &crates_label {
+            extra.push((labels::LABEL_CRATES, value.as_str()));
+        }
+        let labels = labels::image(&extra);
         let spec = BuildSpec {
             context_tar,
             dockerfile: &variant.dockerfile,

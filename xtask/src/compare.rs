@@ -26,6 +26,7 @@ use crate::model::{
 use crate::render;
 use crate::report::progress::Progress;
 use crate::runner::{self, median, percentile, NotReady, Service, STOP_GRACE};
+use crate::sbom;
 use crate::transfer;
 
 #[derive(clap::Args, Debug)]
@@ -246,6 +247,18 @@ async fn measure_and_check(
             }
         })
         .collect();
+
+    // The components of each image, and its SBOM beside the report.
+    let sbom_dir = plan.out.join("sbom");
+    for image in images.iter_mut() {
+        let subject = sbom::Subject {
+            tag: &image.tag,
+            id: &image.id,
+            labels: &image.config.labels,
+            analysis: &analyses[&image.variant],
+        };
+        image.components = Some(sbom::write(&sbom_dir, &ctx.root, &subject)?);
+    }
 
     // The registry round trip: push, pull back, start; before the runs, which share the port.
     let subjects: Vec<transfer::Subject> = images

@@ -11,6 +11,7 @@ pub mod clean;
 pub mod cli;
 pub mod commands;
 pub mod compare;
+pub mod crates;
 pub mod ctx;
 pub mod engine;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod sbom;
 pub mod stress;
 pub mod transfer;
 

@@ -21,6 +21,7 @@
 //! ```
 
 mod cache;
+mod components;
 mod dive;
 mod gzip;
 mod layer;
@@ -36,6 +37,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
+pub use components::{Components, GoModule, Package, PackageDb};
 pub use model::{Analysis, Compression, Layer, Layout, Node, PathSize, WastedPath};
 
 use cache::Cache;
@@ -285,6 +287,11 @@ impl Analyzer {
             || dive::figures(&entries),
             || merge::merge(&entries, self.options.largest_files),
         );
+        let found: Vec<(&[layer::Entry], &[components::Found])> = records
+            .iter()
+            .map(|(r, _)| (r.entries.as_slice(), r.found.as_slice()))
+            .collect();
+        let components = components::collect(&found, &merged.fs);
         let layers: Vec<Layer> = image
             .layers
             .iter()
@@ -328,6 +335,7 @@ impl Analyzer {
                 })
                 .collect(),
             layers,
+            components,
             fs: merged.fs,
         })
     }

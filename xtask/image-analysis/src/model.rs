@@ -44,6 +44,9 @@ pub struct Analysis {
     pub wasted_paths: Vec<WastedPath>,
     /// The layers, lowest first.
     pub layers: Vec<Layer>,
+    /// What a scanner would look at: packages, Go modules, executables.
+    #[serde(default)]
+    pub components: crate::Components,
     /// The merged filesystem: relative paths (`usr/bin/sh`) to what is there.
     pub fs: BTreeMap<String, Node>,
 }
@@ -240,6 +243,7 @@ mod tests {
             largest_files: Vec::new(),
             wasted_paths: Vec::new(),
             layers: Vec::new(),
+            components: Default::default(),
             fs: fs.iter().map(|(p, n)| (p.to_string(), n.clone())).collect(),
         }
     }

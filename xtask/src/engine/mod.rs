@@ -65,6 +65,8 @@ pub struct Engine {
     /// The images the build under way has made so far, oldest first: what an interrupted or
     /// failed build leaves, and [`Engine::remove_tracked`] removes.
     building: Arc<Mutex<Vec<String>>>,
+    /// Registry-prefixed tags made for a push and not removed yet; see [`Engine::tag`].
+    tags: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What the engine says about an image, reduced to what the tool uses.
@@ -218,6 +220,7 @@ impl Engine {
             endpoint,
             live: Arc::default(),
             building: Arc::default(),
+            tags: Arc::default(),
         })
     }
 

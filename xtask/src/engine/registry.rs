@@ -128,16 +128,36 @@ impl Engine {
         Ok(created.id)
     }
 
-    /// Tags `source` as `repo:tag` (`127.0.0.1:5000/webtest:multistage`).
+    /// Tags `source` as `repo:tag` (`127.0.0.1:5000/webtest:multistage`). The tag is tracked
+    /// until [`Engine::untag`], so that a run that ends early removes it too.
     pub async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<()> {
         let options = TagImageOptionsBuilder::default()
             .repo(repo)
             .tag(tag)
             .build();
+        self.tags
+            .lock()
+            .expect("tag registry")
+            .insert(format!("{repo}:{tag}"));
         self.docker
             .tag_image(source, Some(options))
             .await
             .with_context(|| format!("tag {source} as {repo}:{tag}"))
+    }
+
+    /// Removes every tag [`Engine::tag`] made and [`Engine::untag`] has not removed.
+    pub(super) async fn untag_tracked(&self) -> Result<()> {
+        let tags: Vec<String> = self
+            .tags
+            .lock()
+            .expect("tag registry")
+            .iter()
+            .cloned()
+            .collect();
+        for tag in tags {
+            self.untag(&tag).await?;
+        }
+        Ok(())
     }
 
     /// Removes one tag, and only the tag: without `force`, an image that has other tags keeps
@@ -155,7 +175,10 @@ impl Engine {
             Ok(_)
             | Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(()),
+            }) => {
+                self.tags.lock().expect("tag registry").remove(reference);
+                Ok(())
+            }
             Err(err) => Err(err).with_context(|| format!("untag {reference}")),
         }
     }

@@ -166,7 +166,9 @@ pub async fn measure(
                             .deploy_ms
                             .map_or(String::new(), |ms| format!(", deployed in {ms} ms"))
                     ));
-                    cache.put(subject.id, &identity, &transfer)?;
+                    if subject.start.is_none() || transfer.deploy_ms.is_some() {
+                        cache.put(subject.id, &identity, &transfer)?;
+                    }
                     moved.push((subject.variant.to_string(), transfer));
                 }
                 Err(err) => {
@@ -288,8 +290,18 @@ impl Trip<'_> {
             self.api.fetch_blob(name, blob).await?;
         }
         let fetch_ms = fetching.elapsed().as_millis() as u64;
+        // A variant that does not start is the runs' to report, with its logs: here it only
+        // has no time to deploy, and its figures are not kept, so the next run tries again.
         let start_ms = match subject.start {
-            Some(security) => Some(self.start(reference, security).await?),
+            Some(security) => match self.start(reference, security).await {
+                Ok(ms) => Some(ms),
+                Err(err) => {
+                    self.site.progress.note(&format!(
+                        "{reference} did not start after the pull, so it has no time to deploy: {err:#}"
+                    ));
+                    None
+                }
+            },
             None => None,
         };
         let pull_ms = pulled.elapsed.as_millis() as u64;
