@@ -696,6 +696,57 @@ mod tests {
     }
 
     #[test]
+    fn the_shipping_budgets_read_the_round_trip_and_the_components() {
+        let mut m = image("multistage", 1_000);
+        let pushed = Budget::MaxPushedBytes {
+            image: "multistage".into(),
+            bytes: ByteSize(1_000_000),
+        };
+        let deploy = Budget::MaxDeployMs {
+            image: "multistage".into(),
+            ms: 1000,
+        };
+        let components = Budget::MaxComponents {
+            image: "multistage".into(),
+            components: 100,
+        };
+        // Without the round trip (--no-registry) or the SBOM, the budgets cannot hold.
+        let c = eval(pushed.clone(), std::slice::from_ref(&m));
+        assert!(!c.ok && c.detail.contains("was not pushed"), "{c:?}");
+        assert!(!eval(deploy.clone(), std::slice::from_ref(&m)).ok);
+        assert!(!eval(components.clone(), std::slice::from_ref(&m)).ok);
+        m.transfer = Some(crate::model::Transfer {
+            pushed_bytes: 780_546,
+            deploy_ms: Some(377),
+            ..Default::default()
+        });
+        m.components = Some(crate::model::Components {
+            dependencies: 80,
+            total: 80,
+            ..Default::default()
+        });
+        let c = eval(pushed, std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail.contains("pushed to the registry 781 kB"),
+            "{c:?}"
+        );
+        assert_eq!((c.measured, c.unit), (Some(780_546.0), Some(Unit::Bytes)));
+        let c = eval(deploy.clone(), std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail.starts_with("multistage deployed in 377 ms"),
+            "{c:?}"
+        );
+        let c = eval(components, std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail == "multistage holds 80 component(s) (bound <= 100)",
+            "{c:?}"
+        );
+        m.transfer.as_mut().unwrap().deploy_ms = None;
+        let c = eval(deploy, &[m]);
+        assert!(!c.ok && c.detail.contains("does not run"), "{c:?}");
+    }
+
+    #[test]
     fn root_is_recognised_in_every_spelling() {
         for user in ["", "root", "0", "0:0", "root:root"] {
             assert!(is_root(user), "{user}");

@@ -283,6 +283,7 @@ async fn measure_and_check(
         manifest,
         progress,
         publish: plan.publish(manifest),
+        out: &plan.out,
     };
     let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
     drop(subjects);

@@ -246,14 +246,15 @@ impl Check<'_> {
             }
             if let Some((field, false)) = budget.limit_ok() {
                 let value = match budget {
-                    Budget::MaxSize { bytes, .. } | Budget::MaxCompressed { bytes, .. } => {
-                        bytes.0.to_string()
-                    }
+                    Budget::MaxSize { bytes, .. }
+                    | Budget::MaxCompressed { bytes, .. }
+                    | Budget::MaxPushedBytes { bytes, .. } => bytes.0.to_string(),
                     Budget::MinRatio { ratio, .. }
                     | Budget::MinEfficiency { ratio, .. }
                     | Budget::MaxOverhead { ratio, .. } => ratio.to_string(),
                     Budget::MaxLayers { layers, .. } => layers.to_string(),
-                    Budget::MaxStopMs { ms, .. } => ms.to_string(),
+                    Budget::MaxStopMs { ms, .. } | Budget::MaxDeployMs { ms, .. } => ms.to_string(),
+                    Budget::MaxComponents { components, .. } => components.to_string(),
                     _ => String::new(),
                 };
                 return Err(self.not_allowed(&format!("{at}.{field}"), value));

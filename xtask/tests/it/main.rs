@@ -10,5 +10,6 @@ mod clean;
 mod common;
 mod engine;
 mod faults;
+mod registry;
 mod render;
 mod repo;
