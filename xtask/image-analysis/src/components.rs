@@ -11,47 +11,7 @@ use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Node;
-
-/// What an image holds for a scanner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Components {
-    /// OS packages, sorted by name.
-    pub packages: Vec<Package>,
-    /// Modules of Go binaries, as their build info lists them (the main module included).
-    pub go_modules: Vec<GoModule>,
-    /// Regular files with an execute bit in the merged filesystem.
-    pub executables: u64,
-}
-
-/// Which database recorded a package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PackageDb {
-    Dpkg,
-    Apk,
-}
-
-/// One OS package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Package {
-    pub name: String,
-    pub version: String,
-    pub arch: Option<String>,
-    pub db: PackageDb,
-}
-
-/// One module of a Go binary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoModule {
-    pub path: String,
-    /// `(devel)` for a main module built from a source tree.
-    pub version: String,
-    /// The binary it was read from, absolute.
-    pub binary: String,
-    /// The binary's own module, rather than a dependency.
-    pub main: bool,
-}
+use crate::model::{Components, GoModule, Node, Package, PackageDb};
 
 /// What a file found in a layer holds, kept in the layer's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,12 +222,17 @@ pub(crate) fn parse_apk(text: &str) -> Vec<Package> {
         .collect()
 }
 
-/// The image's components from its layers (lowest first): each found file counts when the
-/// layer that found it is the last to write its path and the merged filesystem still has it.
-pub(crate) fn collect(
-    layers: &[(&[crate::layer::Entry], &[Found])],
-    fs: &BTreeMap<String, Node>,
-) -> Components {
+/// One layer as the components need it: its regular files (path, executable) and what was
+/// found in them.
+pub(crate) struct LayerFiles<'a> {
+    pub files: Vec<(&'a str, bool)>,
+    pub found: &'a [Found],
+}
+
+/// The image's components from its layers (lowest first), each given as its regular files
+/// (path, executable) and what was found in it: each found file counts when the layer that
+/// found it is the last to write its path and the merged filesystem still has it.
+pub(crate) fn collect(layers: &[LayerFiles], fs: &BTreeMap<String, Node>) -> Components {
     let normal = |path: &str| {
         path.trim_start_matches("./")
             .trim_start_matches('/')
@@ -275,17 +240,15 @@ pub(crate) fn collect(
     };
     // The last layer to write each regular file, and whether that copy is executable.
     let mut writer: HashMap<String, (usize, bool)> = HashMap::new();
-    for (index, (entries, _)) in layers.iter().enumerate() {
-        for entry in entries.iter() {
-            if entry.kind == crate::layer::Kind::File {
-                writer.insert(normal(&entry.path), (index, entry.executable));
-            }
+    for (index, layer) in layers.iter().enumerate() {
+        for (path, executable) in &layer.files {
+            writer.insert(normal(path), (index, *executable));
         }
     }
     let mut packages = Vec::new();
     let mut go_modules = Vec::new();
-    for (index, (_, found)) in layers.iter().enumerate() {
-        for item in found.iter() {
+    for (index, layer) in layers.iter().enumerate() {
+        for item in layer.found {
             let path = normal(item.path());
             let current = writer.get(&path).map(|(layer, _)| *layer) == Some(index)
                 && matches!(fs.get(&path), Some(Node::File { .. }));

@@ -37,8 +37,10 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-pub use components::{Components, GoModule, Package, PackageDb};
-pub use model::{Analysis, Compression, Layer, Layout, Node, PathSize, WastedPath};
+pub use model::{
+    Analysis, Components, Compression, GoModule, Layer, Layout, Node, Package, PackageDb, PathSize,
+    WastedPath,
+};
 
 use cache::Cache;
 use gzip::Budget;
@@ -287,9 +289,17 @@ impl Analyzer {
             || dive::figures(&entries),
             || merge::merge(&entries, self.options.largest_files),
         );
-        let found: Vec<(&[layer::Entry], &[components::Found])> = records
+        let found: Vec<components::LayerFiles> = records
             .iter()
-            .map(|(r, _)| (r.entries.as_slice(), r.found.as_slice()))
+            .map(|(r, _)| components::LayerFiles {
+                files: r
+                    .entries
+                    .iter()
+                    .filter(|e| e.kind == layer::Kind::File)
+                    .map(|e| (e.path.as_str(), e.executable))
+                    .collect(),
+                found: r.found.as_slice(),
+            })
             .collect();
         let components = components::collect(&found, &merged.fs);
         let layers: Vec<Layer> = image
