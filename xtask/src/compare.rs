@@ -283,7 +283,6 @@ async fn measure_and_check(
         manifest,
         progress,
         publish: plan.publish(manifest),
-        out: &plan.out,
     };
     let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
     drop(subjects);

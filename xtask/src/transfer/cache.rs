@@ -1,5 +1,5 @@
 //! The round trip's figures kept by image ID (an ID names one content forever) and by registry,
-//! beside the report (`target/xtask/transfer-cache` by default), so that a `compare` with nothing changed pushes nothing.
+//! under `target/xtask/transfer-cache`, so that a `compare` with nothing changed pushes nothing.
 
 use std::path::{Path, PathBuf};
 

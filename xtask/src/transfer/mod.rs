@@ -5,8 +5,8 @@
 //! The registry is started for the run (the official `registry:2` when the engine has it or can
 //! pull it, else the local stand-in the manifest's `registry.offline` recipe makes) and removed
 //! at the end; `--registry HOST:PORT` uses a running one instead. The figures are kept by image
-//! ID beside the report (`target/xtask/transfer-cache`), so an unchanged image is never pushed
-//! again and the registry is only started when some image is new.
+//! ID in `target/xtask/transfer-cache` (shared by every run, as the analysis cache is), so an
+//! unchanged image is never pushed again and the registry is only started when some image is new.
 //!
 //! A pull can only move what the engine lacks. The variant's own tag (`webtest:multistage`)
 //! keeps its layers in the engine, and removing that tag is never ours to do: the copy pushed
@@ -83,8 +83,6 @@ pub struct Site<'a> {
     pub manifest: &'a Manifest,
     pub progress: &'a Progress,
     pub publish: Publish,
-    /// Where the report goes; the figures are kept beside it, in `transfer-cache/`.
-    pub out: &'a std::path::Path,
 }
 
 /// The variables Distribution reads over its config file: the storage on the tmpfs, the port,
@@ -114,7 +112,7 @@ pub async fn measure(
     if *registry == Registry::Off {
         return Ok(found);
     }
-    let cache = TransferCache::under(site.out);
+    let cache = TransferCache::under(&site.ctx.out_dir());
     let identity = registry.identity();
     let mut todo = Vec::new();
     for subject in subjects {
