@@ -39,7 +39,7 @@ impl Cache {
 /// The cache has two tiers. The crate keeps every layer's figures by digest, so that an image
 /// with a new top layer only reads that layer; but it still needs the export, which the engine
 /// makes at some 100 MB/s, so an image the engine knows by an ID analysed before is taken whole
-/// from `images-v1/<id>.json` (an ID names one content forever) and never exported.
+/// from `images-v2/<id>.json` (an ID names one content forever) and never exported.
 #[derive(Clone)]
 pub struct Analyses {
     analyzer: Arc<Analyzer>,
@@ -60,7 +60,7 @@ impl Analyses {
         .context("start the image analysis")?;
         Ok(Analyses {
             analyzer: Arc::new(analyzer),
-            images: cache_dir.map(|dir| dir.join("images-v1")),
+            images: cache_dir.map(|dir| dir.join("images-v2")),
         })
     }
 
@@ -172,6 +172,8 @@ pub fn image_report(
         base: None,
         bases: Vec::new(),
         edit_cost: None,
+        transfer: None,
+        components: None,
     }
 }
 

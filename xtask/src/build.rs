@@ -105,6 +105,8 @@ pub async fn build_all_on_bases(
     .await?;
     let provenance = provenance(ctx, manifest)?;
     let revision = provenance.revision.clone();
+    // The crates of each package a Dockerfile builds, asked of cargo once per package.
+    let mut crates: BTreeMap<String, Option<String>> = BTreeMap::new();
 
     let mut built = BTreeMap::new();
     for name in &plan.variants {
@@ -124,8 +126,28 @@ pub async fn build_all_on_bases(
                 .await?
                 .context("pack the build context")?
         };
+        let crates_label = match crate::crates::built_package(&text) {
+            Some(package) => crates
+                .entry(package.clone())
+                .or_insert_with(|| {
+                    match crate::crates::locked_crates(ctx, &manifest.context, &package) {
+                        Ok(list) => Some(crate::crates::label_value(&list)),
+                        Err(err) => {
+                            progress.note(&format!(
+                                "the crates of {package} are not labelled on its images: {err:#}"
+                            ));
+                            None
+                        }
+                    }
+                })
+                .clone(),
+            None => None,
+        };
         let description = describe(manifest, name);
-        let labels = labels::variant(&tag, name, &description, &provenance);
+        let mut labels = labels::variant(&tag, name, &description, &provenance);
+        if let Some(value) = crates_label {
+            labels.insert(labels::LABEL_CRATES.to_string(), value);
+        }
         let spec = BuildSpec {
             context_tar,
             dockerfile: &variant.dockerfile,

@@ -202,6 +202,46 @@ fn budget(budget: &Budget, inputs: &Inputs) -> Check {
                 Unit::Bytes,
             )
         }
+        Budget::MaxPushedBytes { image, bytes } => bytes_budget(
+            "max_pushed_bytes",
+            image,
+            inputs,
+            ByteFigure::Pushed,
+            bytes.0,
+        ),
+        Budget::MaxDeployMs { image, ms } => {
+            let name = format!("max_deploy_ms {image}");
+            let Some(i) = inputs.image(image) else {
+                return missing(name, image);
+            };
+            let Some(transfer) = &i.transfer else {
+                return check(name, image, false, Finding::NoTransfer);
+            };
+            let value = transfer.deploy_ms;
+            let ok = value.is_some_and(|v| v <= *ms);
+            let c = check(name, image, ok, Finding::DeployMs { value, bound: *ms });
+            match value {
+                Some(v) => measured(c, v as f64, *ms as f64, Unit::Milliseconds),
+                None => c,
+            }
+        }
+        Budget::MaxComponents { image, components } => {
+            let name = format!("max_components {image}");
+            let Some(i) = inputs.image(image) else {
+                return missing(name, image);
+            };
+            let value = i.components.as_ref().map(|c| c.total);
+            let ok = value.is_some_and(|v| v <= *components);
+            let finding = Finding::Components {
+                value,
+                bound: *components,
+            };
+            let c = check(name, image, ok, finding);
+            match value {
+                Some(v) => measured(c, v as f64, *components as f64, Unit::Count),
+                None => c,
+            }
+        }
         Budget::MaxOverhead { image, path, ratio } => {
             let name = format!("max_overhead {image} {path}");
             let (Some(i), Some(fs)) = (inputs.image(image), inputs.analyses.get(image)) else {
@@ -243,6 +283,10 @@ fn bytes_budget(kind: &str, image: &str, inputs: &Inputs, figure: ByteFigure, bo
         ByteFigure::Size => i.size_bytes,
         ByteFigure::Compressed => i.compressed_bytes,
         ByteFigure::Wasted => i.wasted_bytes,
+        ByteFigure::Pushed => match &i.transfer {
+            Some(transfer) => transfer.pushed_bytes,
+            None => return check(name, image, false, Finding::NoTransfer),
+        },
     };
     let finding = Finding::Bytes {
         figure,
@@ -474,6 +518,8 @@ mod tests {
             base: None,
             bases: Vec::new(),
             edit_cost: None,
+            transfer: None,
+            components: None,
         }
     }
 
@@ -713,6 +759,57 @@ mod tests {
     }
 
     #[test]
+    fn the_shipping_budgets_read_the_round_trip_and_the_components() {
+        let mut m = image("multistage", 1_000);
+        let pushed = Budget::MaxPushedBytes {
+            image: "multistage".into(),
+            bytes: ByteSize(1_000_000),
+        };
+        let deploy = Budget::MaxDeployMs {
+            image: "multistage".into(),
+            ms: 1000,
+        };
+        let components = Budget::MaxComponents {
+            image: "multistage".into(),
+            components: 100,
+        };
+        // Without the round trip (--no-registry) or the SBOM, the budgets cannot hold.
+        let c = eval(pushed.clone(), std::slice::from_ref(&m));
+        assert!(!c.ok && c.detail.contains("was not pushed"), "{c:?}");
+        assert!(!eval(deploy.clone(), std::slice::from_ref(&m)).ok);
+        assert!(!eval(components.clone(), std::slice::from_ref(&m)).ok);
+        m.transfer = Some(crate::model::Transfer {
+            pushed_bytes: 780_546,
+            deploy_ms: Some(377),
+            ..Default::default()
+        });
+        m.components = Some(crate::model::Components {
+            dependencies: 80,
+            total: 80,
+            ..Default::default()
+        });
+        let c = eval(pushed, std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail.contains("pushed to the registry 781 kB"),
+            "{c:?}"
+        );
+        assert_eq!((c.measured, c.unit), (Some(780_546.0), Some(Unit::Bytes)));
+        let c = eval(deploy.clone(), std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail.starts_with("multistage deployed in 377 ms"),
+            "{c:?}"
+        );
+        let c = eval(components, std::slice::from_ref(&m));
+        assert!(
+            c.ok && c.detail == "multistage holds 80 component(s) (bound <= 100)",
+            "{c:?}"
+        );
+        m.transfer.as_mut().unwrap().deploy_ms = None;
+        let c = eval(deploy, &[m]);
+        assert!(!c.ok && c.detail.contains("does not run"), "{c:?}");
+    }
+
+    #[test]
     fn root_is_recognised_in_every_spelling() {
         for user in ["", "root", "0", "0:0", "root:root"] {
             assert!(is_root(user), "{user}");
@@ -863,6 +960,8 @@ mod over_base_tests {
             }),
             bases: vec![],
             edit_cost: None,
+            transfer: None,
+            components: None,
         }
     }
 

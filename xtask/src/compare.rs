@@ -27,6 +27,8 @@ use crate::model::{
 use crate::render;
 use crate::report::progress::Progress;
 use crate::runner::{self, median, percentile, NotReady, Service, STOP_GRACE};
+use crate::sbom;
+use crate::transfer;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -50,6 +52,13 @@ pub struct Args {
     /// What goes to standard output: the table for people, or the report as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Push and pull through this running registry (`HOST:PORT`, logins from the docker
+    /// config) instead of starting one for the run.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_registry")]
+    pub registry: Option<String>,
+    /// Skip the registry round trip (push, pull, time to deploy).
+    #[arg(long)]
+    pub no_registry: bool,
     /// Where report.json, report.md and sizes.svg go, relative to the workspace root (default:
     /// target/xtask).
     #[arg(long, value_name = "DIR")]
@@ -92,6 +101,7 @@ pub struct Plan {
     pub format: Format,
     /// Present with `--edit-cost`.
     pub edit_cost: Option<edit_cost::Plan>,
+    pub registry: crate::transfer::Registry,
 }
 
 impl Plan {
@@ -128,6 +138,10 @@ impl Plan {
             } else {
                 None
             },
+            registry: crate::transfer::Registry::from_flags(
+                args.registry.as_deref(),
+                args.no_registry,
+            ),
         })
     }
 
@@ -307,6 +321,8 @@ async fn measure_and_check(
                 base: None,
                 bases: Vec::new(),
                 edit_cost: None,
+                transfer: None,
+                components: None,
             }
         })
         .collect();
@@ -323,6 +339,49 @@ async fn measure_and_check(
         .await?;
         image.base = base;
         image.bases = bases;
+    }
+
+    // The components of each image, and its SBOM beside the report.
+    let sbom_dir = plan.out.join("sbom");
+    for image in images.iter_mut() {
+        let subject = sbom::Subject {
+            tag: &image.tag,
+            id: &image.id,
+            labels: &image.config.labels,
+            analysis: &analyses[&image.variant],
+        };
+        image.components = Some(sbom::write(&sbom_dir, &ctx.root, &subject)?);
+    }
+
+    // The registry round trip: push, pull back, start; before the runs, which share the port.
+    let subjects: Vec<transfer::Subject> = images
+        .iter()
+        .map(|image| {
+            let variant = &manifest.variants[&image.variant];
+            transfer::Subject {
+                variant: &image.variant,
+                tag: &image.tag,
+                id: &image.id,
+                start: variant.run.then_some(if variant.hardened {
+                    Security::Hardened
+                } else {
+                    Security::Default
+                }),
+            }
+        })
+        .collect();
+    let site = transfer::Site {
+        ctx,
+        engine,
+        manifest,
+        progress,
+        publish: plan.publish(manifest),
+        probe_host: plan.probe_host,
+    };
+    let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
+    drop(subjects);
+    for image in images.iter_mut() {
+        image.transfer = transfers.remove(&image.variant);
     }
 
     // The runs, one variant at a time, since they share the host port.

@@ -14,6 +14,9 @@ pub const LABEL_BASE: &str = "io.webtest.xtask.base";
 pub const LABEL_RECIPE: &str = "io.webtest.xtask.recipe";
 /// The variant an image was built as.
 pub const LABEL_VARIANT: &str = "io.webtest.xtask.variant";
+/// The Rust crates the image's binary is built from (`name@version …`, the built package
+/// first), for its SBOM; see `crates.rs`.
+pub const LABEL_CRATES: &str = "io.webtest.xtask.crates";
 /// Set only at container creation, never on an image: the containers the tool started.
 pub const LABEL_CONTAINER: &str = "io.webtest.xtask.container";
 

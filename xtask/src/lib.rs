@@ -14,6 +14,7 @@ pub mod clean;
 pub mod cli;
 pub mod commands;
 pub mod compare;
+pub mod crates;
 pub mod ctx;
 pub mod dockerfile;
 pub mod edit_cost;
@@ -26,7 +27,9 @@ pub mod model;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod sbom;
 pub mod stress;
+pub mod transfer;
 
 use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;

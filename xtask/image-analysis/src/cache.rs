@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::layer::LayerRecord;
 
 /// The cache's format: bump it when a record's meaning changes (gzip level included).
-const FORMAT: &str = "image-analysis-v1-gzip6";
+/// 2: entries say whether they are executable, records keep what the components need.
+const FORMAT: &str = "image-analysis-v2-gzip6";
 
 pub(crate) struct Cache {
     layers: PathBuf,
@@ -119,7 +120,9 @@ mod tests {
                 size: 8,
                 dive_dir: false,
                 link: None,
+                executable: false,
             }],
+            found: Vec::new(),
         }
     }
 

@@ -337,6 +337,7 @@ mod tests {
             size,
             dive_dir: false,
             link: None,
+            executable: false,
         }
     }
 
@@ -347,6 +348,7 @@ mod tests {
             size: 0,
             dive_dir: true,
             link: None,
+            executable: false,
         }
     }
 

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::components::{self, Found};
 use crate::gzip::{Budget, GzipSize, GzipTap};
 use crate::model::Compression;
 
@@ -44,6 +45,9 @@ pub(crate) struct Entry {
     /// The target of a symbolic or hard link.
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// A regular file with an execute bit.
+    #[serde(rename = "x", default, skip_serializing_if = "is_false")]
+    pub executable: bool,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -64,6 +68,9 @@ pub(crate) struct LayerRecord {
     /// The blob's size when it is compressed, the gzip size of the tar otherwise.
     pub compressed_bytes: u64,
     pub entries: Vec<Entry>,
+    /// What the layer's package databases and Go binaries hold, for the components.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found: Vec<Found>,
 }
 
 /// A layer read to its end, whose gzip size may still be computing on the rayon scope.
@@ -164,7 +171,7 @@ pub(crate) fn read_layer<'s>(
         256 << 10,
         io::Cursor::new(head).chain(rest),
     ));
-    let (entries, diff_id, tar_bytes, gzip) = match compression {
+    let ((entries, found), diff_id, tar_bytes, gzip) = match compression {
         Compression::None => {
             let mut tap = GzipTap::new(&mut blob, scope, budget.clone());
             let entries = read_entries(&mut tap)?;
@@ -197,6 +204,7 @@ pub(crate) fn read_layer<'s>(
             blob_bytes,
             compressed_bytes: blob_bytes,
             entries,
+            found,
         },
         gzip,
     })
@@ -204,19 +212,28 @@ pub(crate) fn read_layer<'s>(
 
 /// The entries of a layer tar, reading it to its very end (past the end-of-archive blocks) so
 /// that digests and sizes cover every byte.
-fn read_entries(reader: &mut impl Read) -> Result<Vec<Entry>> {
+fn read_entries(reader: &mut impl Read) -> Result<(Vec<Entry>, Vec<Found>)> {
     let mut entries = Vec::new();
+    let mut found = Vec::new();
     {
         let mut archive = tar::Archive::new(&mut *reader);
         for entry in archive.entries().context("read the layer tar")? {
-            let entry = entry.context("read the layer tar")?;
-            if let Some(entry) = to_entry(&entry).context("read a layer tar header")? {
-                entries.push(entry);
+            let mut entry = entry.context("read the layer tar")?;
+            if let Some(read) = to_entry(&entry).context("read a layer tar header")? {
+                // A package database or a Go binary is read for the components as it passes.
+                if read.kind == Kind::File {
+                    if let Some(take) = components::wanted(&read.path, read.executable) {
+                        let what = take(read.path.clone(), &mut entry)
+                            .with_context(|| format!("read {} in the layer", read.path))?;
+                        found.extend(what);
+                    }
+                }
+                entries.push(read);
             }
         }
     }
     io::copy(reader, &mut io::sink()).context("read the layer tar's end")?;
-    Ok(entries)
+    Ok((entries, found))
 }
 
 fn to_entry<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Entry>> {
@@ -264,6 +281,7 @@ fn to_entry<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Entry>> {
         size: entry.size(),
         dive_dir: flag == b'5' || mode & 0o170000 == 0o040000,
         link,
+        executable: kind == Kind::File && mode & 0o111 != 0,
     }))
 }
 

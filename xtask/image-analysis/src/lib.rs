@@ -21,6 +21,7 @@
 //! ```
 
 mod cache;
+mod components;
 mod dive;
 mod gzip;
 mod layer;
@@ -36,7 +37,10 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-pub use model::{Analysis, Compression, Layer, Layout, Node, PathSize, WastedPath};
+pub use model::{
+    Analysis, Components, Compression, GoModule, Layer, Layout, Node, Package, PackageDb, PathSize,
+    WastedPath,
+};
 
 use cache::Cache;
 use gzip::Budget;
@@ -285,6 +289,19 @@ impl Analyzer {
             || dive::figures(&entries),
             || merge::merge(&entries, self.options.largest_files),
         );
+        let found: Vec<components::LayerFiles> = records
+            .iter()
+            .map(|(r, _)| components::LayerFiles {
+                files: r
+                    .entries
+                    .iter()
+                    .filter(|e| e.kind == layer::Kind::File)
+                    .map(|e| (e.path.as_str(), e.executable))
+                    .collect(),
+                found: r.found.as_slice(),
+            })
+            .collect();
+        let components = components::collect(&found, &merged.fs);
         let layers: Vec<Layer> = image
             .layers
             .iter()
@@ -328,6 +345,7 @@ impl Analyzer {
                 })
                 .collect(),
             layers,
+            components,
             fs: merged.fs,
         })
     }

@@ -170,6 +170,7 @@ mod tests {
             size,
             dive_dir: kind == Kind::Dir,
             link: link.map(str::to_string),
+            executable: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The result of an analysis, as callers see it and serialise it: the image's figures, each
-//! layer's figures, and the merged filesystem with the questions a report asks of it (does a
-//! path exist, is there a shell, is there a package manager).
+//! layer's figures, the merged filesystem with the questions a report asks of it (does a path
+//! exist, is there a shell, is there a package manager), and the components a scanner would look
+//! at (packages, Go modules, executables).
 
 use std::collections::BTreeMap;
 
@@ -44,8 +45,51 @@ pub struct Analysis {
     pub wasted_paths: Vec<WastedPath>,
     /// The layers, lowest first.
     pub layers: Vec<Layer>,
+    /// What a scanner would look at: packages, Go modules, executables.
+    #[serde(default)]
+    pub components: Components,
     /// The merged filesystem: relative paths (`usr/bin/sh`) to what is there.
     pub fs: BTreeMap<String, Node>,
+}
+
+/// What an image holds for a scanner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Components {
+    /// OS packages, sorted by name.
+    pub packages: Vec<Package>,
+    /// Modules of Go binaries, as their build info lists them (the main module included).
+    pub go_modules: Vec<GoModule>,
+    /// Regular files with an execute bit in the merged filesystem.
+    pub executables: u64,
+}
+
+/// Which database recorded a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageDb {
+    Dpkg,
+    Apk,
+}
+
+/// One OS package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub arch: Option<String>,
+    pub db: PackageDb,
+}
+
+/// One module of a Go binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoModule {
+    pub path: String,
+    /// `(devel)` for a main module built from a source tree.
+    pub version: String,
+    /// The binary it was read from, absolute.
+    pub binary: String,
+    /// The binary's own module, rather than a dependency.
+    pub main: bool,
 }
 
 /// Which `docker save` layout an archive has.
@@ -240,6 +284,7 @@ mod tests {
             largest_files: Vec::new(),
             wasted_paths: Vec::new(),
             layers: Vec::new(),
+            components: Default::default(),
             fs: fs.iter().map(|(p, n)| (p.to_string(), n.clone())).collect(),
         }
     }

@@ -18,7 +18,7 @@ use anyhow::Result;
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::error::Fix;
-use crate::manifest::{BuildArgs, Manifest};
+use crate::manifest::{Base, BuildArgs, Manifest};
 use crate::report::progress::Progress;
 
 use image::Site;
@@ -142,7 +142,11 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
         .exclusive("bases", |holder| progress.waiting_for(holder))
         .await?;
     engine
-        .guarded(ensure(ctx, engine, manifest, &plan, &progress))
+        .guarded(async {
+            ensure(ctx, engine, manifest, &plan, &progress).await?;
+            // The registry compare starts is a base of its own, made here too.
+            registry_with(ctx, engine, manifest, &plan, &progress).await
+        })
         .await?;
     Ok(())
 }
@@ -172,57 +176,112 @@ pub async fn ensure(
     };
     let mut args = BuildArgs::new();
     for (arg, base) in &manifest.bases {
-        let image = if engine.image(&base.image).await?.is_some() {
-            progress.note(&format!("{arg}: {} is present", base.image));
-            base.image.clone()
-        } else if let Some(recipe_name) = &base.offline {
-            // A pull is tried only when the image is not there yet: it fails within milliseconds
-            // where no registry can be reached, and then the local stand-in is used.
-            match engine.pull(&base.image).await {
-                Ok(()) => {
-                    progress.note(&format!("{arg}: pulled {}", base.image));
-                    base.image.clone()
-                }
-                Err(err) => {
-                    progress.note(&format!(
-                        "{arg}: {} cannot be pulled ({}); using a local stand-in assembled from Debian packages",
-                        base.image,
-                        first_line(&format!("{err:#}"))
-                    ));
-                    let recipe = &manifest.recipes[recipe_name];
-                    image::local_base(&site, &mut packages, recipe_name, recipe)
-                        .await
-                        .map_err(|err| {
-                            keep_fix(err, |err| Fix {
-                                problem: format!(
-                                    "base {arg}: {} cannot be pulled, and its local stand-in `{recipe_name}` cannot be made: {}",
-                                    base.image,
-                                    one_line_cause(err)
-                                ),
-                                next: next_step(err, plan, Some(&base.image)),
-                            })
-                        })?
-                }
-            }
-        } else {
-            engine.pull(&base.image).await.map_err(|err| Fix {
-                problem: format!(
-                    "base {arg}: {} is not in the engine and cannot be pulled ({}), and the manifest gives it no `offline` recipe",
-                    base.image,
-                    one_line_cause(&err)
-                ),
-                next: format!(
-                    "make a registry reachable, or load {} with `docker load`, or give bases.{arg} an `offline:` recipe in {} so that a stand-in is built",
-                    base.image,
-                    manifest.path.display()
-                ),
-            })?;
-            progress.note(&format!("{arg}: pulled {}", base.image));
-            base.image.clone()
-        };
+        let image = one_base(&site, &mut packages, manifest, arg, base).await?;
         args.insert(arg.clone(), image);
     }
     Ok(args)
+}
+
+/// The image of one base (`arg` names it in messages): present, pulled, or its stand-in made.
+async fn one_base(
+    site: &Site<'_>,
+    packages: &mut Packages<'_>,
+    manifest: &Manifest,
+    arg: &str,
+    base: &Base,
+) -> Result<String> {
+    let Site {
+        engine,
+        plan,
+        progress,
+        ..
+    } = *site;
+    let image = if engine.image(&base.image).await?.is_some() {
+        progress.note(&format!("{arg}: {} is present", base.image));
+        base.image.clone()
+    } else if let Some(recipe_name) = &base.offline {
+        // A pull is tried only when the image is not there yet: it fails within milliseconds
+        // where no registry can be reached, and then the local stand-in is used.
+        match engine.pull(&base.image).await {
+            Ok(()) => {
+                progress.note(&format!("{arg}: pulled {}", base.image));
+                base.image.clone()
+            }
+            Err(err) => {
+                progress.note(&format!(
+                    "{arg}: {} cannot be pulled ({}); using a local stand-in assembled from Debian packages",
+                    base.image,
+                    first_line(&format!("{err:#}"))
+                ));
+                let recipe = &manifest.recipes[recipe_name];
+                image::local_base(site, packages, recipe_name, recipe)
+                    .await
+                    .map_err(|err| {
+                        keep_fix(err, |err| Fix {
+                            problem: format!(
+                                "base {arg}: {} cannot be pulled, and its local stand-in `{recipe_name}` cannot be made: {}",
+                                base.image,
+                                one_line_cause(err)
+                            ),
+                            next: next_step(err, plan, Some(&base.image)),
+                        })
+                    })?
+            }
+        }
+    } else {
+        engine.pull(&base.image).await.map_err(|err| Fix {
+            problem: format!(
+                "base {arg}: {} is not in the engine and cannot be pulled ({}), and the manifest gives it no `offline` recipe",
+                base.image,
+                one_line_cause(&err)
+            ),
+            next: format!(
+                "make a registry reachable, or load {} with `docker load`, or give bases.{arg} an `offline:` recipe in {} so that a stand-in is built",
+                base.image,
+                manifest.path.display()
+            ),
+        })?;
+        progress.note(&format!("{arg}: pulled {}", base.image));
+        base.image.clone()
+    };
+    Ok(image)
+}
+
+/// The registry image `compare` starts, made as a base is (present, pulled, or the stand-in of
+/// its `offline` recipe); `None` when the manifest names no registry.
+pub async fn registry_image(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    progress: &Progress,
+) -> Result<Option<String>> {
+    if manifest.registry.is_none() {
+        return Ok(None);
+    }
+    let plan = Plan::new(ctx, manifest, &Args::default());
+    registry_with(ctx, engine, manifest, &plan, progress).await
+}
+
+async fn registry_with(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Option<String>> {
+    let Some(base) = &manifest.registry else {
+        return Ok(None);
+    };
+    let mut packages = Packages::new(manifest, plan, progress);
+    let site = Site {
+        ctx,
+        engine,
+        plan,
+        progress,
+    };
+    one_base(&site, &mut packages, manifest, "registry", base)
+        .await
+        .map(Some)
 }
 
 /// An error that already says what to do (a broken lock file, say) is kept as it is; any other

@@ -220,6 +220,7 @@ impl Engine {
             self.remove(&id).await?;
         }
         self.remove_unfinished_build().await;
+        self.untag_tracked().await?;
         Ok(())
     }
 }

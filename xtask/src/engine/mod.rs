@@ -30,6 +30,9 @@ pub mod endpoint;
 
 pub use connection::EngineFacts;
 pub use endpoint::Endpoint;
+mod registry;
+
+pub use registry::{Login, Pulled, Pushed, RegistrySpec, REGISTRY_PORT, REGISTRY_STORAGE};
 
 /// How long connecting to the engine may take: a local engine answers in milliseconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +74,8 @@ pub struct Engine {
     /// The images the build under way has made so far, oldest first: what an interrupted or
     /// failed build leaves, and [`Engine::remove_tracked`] removes.
     building: Arc<Mutex<Vec<String>>>,
+    /// Registry-prefixed tags made for a push and not removed yet; see [`Engine::tag`].
+    tags: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What the engine says about an image, reduced to what the tool uses.
@@ -241,6 +246,7 @@ impl Engine {
             probe_host,
             live: Arc::default(),
             building: Arc::default(),
+            tags: Arc::default(),
         })
     }
 

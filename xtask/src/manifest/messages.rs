@@ -38,15 +38,18 @@ pub(super) fn allowed(path: &str) -> Option<&'static str> {
         "run.ready_timeout_secs" => "a whole number of seconds, at least 1",
         "run.load.requests" => "a whole number (0 turns the load off)",
         "run.load.concurrency" => "a whole number of at least 1",
-        "budgets[].max_size.bytes" | "budgets[].max_compressed.bytes" => {
-            "a size above 0, such as 3000000 or 3 MB"
-        }
+        "budgets[].max_size.bytes"
+        | "budgets[].max_compressed.bytes"
+        | "budgets[].max_pushed_bytes.bytes" => "a size above 0, such as 3000000 or 3 MB",
         "budgets[].max_wasted_bytes.bytes" => "a size such as 0 or 10 kB",
         "budgets[].min_ratio.ratio" => "a number above 0",
         "budgets[].min_efficiency.ratio" => "a fraction above 0 and at most 1",
         "budgets[].max_layers.layers" => "a whole number of at least 1",
         "budgets[].max_overhead.ratio" => "a number of at least 1",
-        "budgets[].max_stop_ms.ms" => "a whole number of milliseconds above 0",
+        "budgets[].max_stop_ms.ms" | "budgets[].max_deploy_ms.ms" => {
+            "a whole number of milliseconds above 0"
+        }
+        "budgets[].max_components.components" => "a whole number of at least 1",
         _ => return None,
     })
 }

@@ -55,6 +55,9 @@ pub struct Manifest {
     pub debian: Debian,
     pub bases: IndexMap<String, Base>,
     pub recipes: IndexMap<String, Recipe>,
+    /// The registry image `compare` starts for the push and pull round trip: the official one
+    /// when it is present or can be pulled, else the local stand-in its `offline` recipe makes.
+    pub registry: Option<Base>,
     pub variants: IndexMap<String, Variant>,
     pub probe: Vec<Probe>,
     pub run: RunSettings,
@@ -114,6 +117,7 @@ impl Manifest {
             debian: raw.debian,
             bases: raw.bases,
             recipes: raw.recipes,
+            registry: raw.registry,
             variants: raw.variants,
             probe: raw.probe,
             run: raw.run,

@@ -37,6 +37,9 @@ pub(super) struct Raw {
     pub(super) bases: IndexMap<String, Base>,
     #[serde(default)]
     pub(super) recipes: IndexMap<String, Recipe>,
+    /// The registry `compare` pushes to and pulls from; see [`Base`].
+    #[serde(default)]
+    pub(super) registry: Option<Base>,
     pub(super) variants: IndexMap<String, Variant>,
     #[serde(default)]
     pub(super) probe: Vec<Probe>,
@@ -401,6 +404,22 @@ pub enum Budget {
         path: String,
         slack: ByteSize,
     },
+    /// What the registry stores for the image after a push, counted from its manifest.
+    MaxPushedBytes {
+        image: String,
+        bytes: ByteSize,
+    },
+    /// Time to deploy: the pull, plus the blobs it did not need to move, plus the start until
+    /// `/healthz` answers.
+    MaxDeployMs {
+        image: String,
+        ms: u64,
+    },
+    /// OS packages plus the application's dependencies, as the image's SBOM lists them.
+    MaxComponents {
+        image: String,
+        components: usize,
+    },
 }
 
 impl Budget {
@@ -418,7 +437,10 @@ impl Budget {
             | Budget::NonRoot { image }
             | Budget::MaxOverhead { image, .. }
             | Budget::MaxStopMs { image, .. }
-            | Budget::MaxOverBase { image, .. } => vec![("image", image)],
+            | Budget::MaxOverBase { image, .. }
+            | Budget::MaxPushedBytes { image, .. }
+            | Budget::MaxDeployMs { image, .. }
+            | Budget::MaxComponents { image, .. } => vec![("image", image)],
         }
     }
 
@@ -436,6 +458,9 @@ impl Budget {
             Budget::MaxOverhead { .. } => "max_overhead",
             Budget::MaxStopMs { .. } => "max_stop_ms",
             Budget::MaxOverBase { .. } => "max_over_base",
+            Budget::MaxPushedBytes { .. } => "max_pushed_bytes",
+            Budget::MaxDeployMs { .. } => "max_deploy_ms",
+            Budget::MaxComponents { .. } => "max_components",
         }
     }
 
@@ -443,16 +468,17 @@ impl Budget {
     /// where zero or a negative number would make the check meaningless or always fail.
     pub(super) fn limit_ok(&self) -> Option<(&'static str, bool)> {
         match self {
-            Budget::MaxSize { bytes, .. } | Budget::MaxCompressed { bytes, .. } => {
-                Some(("bytes", bytes.0 > 0))
-            }
+            Budget::MaxSize { bytes, .. }
+            | Budget::MaxCompressed { bytes, .. }
+            | Budget::MaxPushedBytes { bytes, .. } => Some(("bytes", bytes.0 > 0)),
             Budget::MinRatio { ratio, .. } => Some(("ratio", ratio.is_finite() && *ratio > 0.0)),
             Budget::MinEfficiency { ratio, .. } => Some(("ratio", *ratio > 0.0 && *ratio <= 1.0)),
             Budget::MaxLayers { layers, .. } => Some(("layers", *layers >= 1)),
             Budget::MaxOverhead { ratio, .. } => {
                 Some(("ratio", ratio.is_finite() && *ratio >= 1.0))
             }
-            Budget::MaxStopMs { ms, .. } => Some(("ms", *ms > 0)),
+            Budget::MaxStopMs { ms, .. } | Budget::MaxDeployMs { ms, .. } => Some(("ms", *ms > 0)),
+            Budget::MaxComponents { components, .. } => Some(("components", *components >= 1)),
             // Zero wasted bytes is the project's own budget, and the others hold no number.
             // A slack of zero is a fair bound: the image is its base and the path, nothing else.
             Budget::Smaller { .. }

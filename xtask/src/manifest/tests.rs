@@ -322,6 +322,21 @@ fn budget_limits_that_make_no_sense_are_errors() {
             "max_stop_ms.ms",
             "0",
         ),
+        (
+            "max_pushed_bytes: { image: simples, bytes: 0 }",
+            "max_pushed_bytes.bytes",
+            "0",
+        ),
+        (
+            "max_deploy_ms: { image: simples, ms: 0 }",
+            "max_deploy_ms.ms",
+            "0",
+        ),
+        (
+            "max_components: { image: simples, components: 0 }",
+            "max_components.components",
+            "0",
+        ),
     ] {
         let text = with(&format!("budgets:\n  - {budget}\n"));
         let column = budget.rfind(": ").unwrap() + 7;

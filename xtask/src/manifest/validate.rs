@@ -127,11 +127,20 @@ impl Check<'_> {
         if raw.port == 0 {
             return Err(self.not_allowed("port", raw.port));
         }
-        for (arg, base) in &raw.bases {
+        let registry = raw
+            .registry
+            .iter()
+            .map(|base| ("registry.offline".to_string(), base));
+        let bases = raw
+            .bases
+            .iter()
+            .map(|(arg, base)| (format!("bases.{arg}.offline"), base))
+            .chain(registry);
+        for (field, base) in bases {
             if let Some(recipe) = &base.offline {
                 if !raw.recipes.contains_key(recipe) {
                     return Err(self.fail(
-                        &format!("bases.{arg}.offline"),
+                        &field,
                         format!(
                             "no recipe `{recipe}` in `recipes` (known: {})",
                             join_keys(&raw.recipes)
@@ -270,14 +279,15 @@ impl Check<'_> {
             }
             if let Some((field, false)) = budget.limit_ok() {
                 let value = match budget {
-                    Budget::MaxSize { bytes, .. } | Budget::MaxCompressed { bytes, .. } => {
-                        bytes.0.to_string()
-                    }
+                    Budget::MaxSize { bytes, .. }
+                    | Budget::MaxCompressed { bytes, .. }
+                    | Budget::MaxPushedBytes { bytes, .. } => bytes.0.to_string(),
                     Budget::MinRatio { ratio, .. }
                     | Budget::MinEfficiency { ratio, .. }
                     | Budget::MaxOverhead { ratio, .. } => ratio.to_string(),
                     Budget::MaxLayers { layers, .. } => layers.to_string(),
-                    Budget::MaxStopMs { ms, .. } => ms.to_string(),
+                    Budget::MaxStopMs { ms, .. } | Budget::MaxDeployMs { ms, .. } => ms.to_string(),
+                    Budget::MaxComponents { components, .. } => components.to_string(),
                     _ => String::new(),
                 };
                 return Err(self.not_allowed(&format!("{at}.{field}"), value));

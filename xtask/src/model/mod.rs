@@ -8,6 +8,9 @@
 pub mod apps;
 pub mod bench;
 pub mod stress;
+mod transfer;
+
+pub use transfer::{Components, Transfer};
 
 use std::collections::BTreeMap;
 
@@ -111,6 +114,12 @@ pub struct ImageReport {
     /// What a one-line source change costs to rebuild; present after `compare --edit-cost`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit_cost: Option<EditCost>,
+    /// The registry round trip; absent with `--no-registry` and in older reports.
+    #[serde(default)]
+    pub transfer: Option<Transfer>,
+    /// What the image holds for a scanner; absent from older reports.
+    #[serde(default)]
+    pub components: Option<Components>,
 }
 
 /// The rebuild of a variant after one line was appended to a source file (in a copy of the build
@@ -279,6 +288,8 @@ pub enum Unit {
     Fraction,
     Layers,
     Milliseconds,
+    /// A number of things, such as components.
+    Count,
 }
 
 /// What a check found, as data: the rendering layer turns it into `Check::detail`.
@@ -325,6 +336,18 @@ pub enum Finding {
     StopMs {
         value: Option<u64>,
         bound: u64,
+    },
+    /// Time to deploy, when the image went through a registry and runs.
+    DeployMs {
+        value: Option<u64>,
+        bound: u64,
+    },
+    /// A figure that needs the registry round trip, which did not happen (`--no-registry`).
+    NoTransfer,
+    /// The image's components (packages and dependencies), when they were counted.
+    Components {
+        value: Option<usize>,
+        bound: usize,
     },
     /// The image's size against one file in it, when the file is there.
     Overhead {
@@ -376,6 +399,8 @@ pub enum ByteFigure {
     Size,
     Compressed,
     Wasted,
+    /// What the registry stores after a push.
+    Pushed,
 }
 
 /// One aspect of an image's configuration that a metadata test compared.

@@ -49,6 +49,7 @@ pub fn describe(check: &Check) -> String {
                 ByteFigure::Size => "size",
                 ByteFigure::Compressed => "compressed size",
                 ByteFigure::Wasted => "wasted space",
+                ByteFigure::Pushed => "pushed to the registry",
             };
             format!(
                 "{image} {what} {} ({value} B), bound <= {} ({bound} B)",
@@ -93,6 +94,20 @@ pub fn describe(check: &Check) -> String {
             ),
             (None, _) => format!("{image}: the size of the base it was built on is unknown"),
             (_, None) => format!("{image} has nothing at {path}"),
+        },
+        Finding::DeployMs { value, bound } => match value {
+            Some(ms) => format!(
+                "{image} deployed in {ms} ms: pulled, its blobs fetched, started and answering \
+                 /healthz (bound <= {bound} ms)"
+            ),
+            None => format!("{image} does not run, so its time to deploy is unknown"),
+        },
+        Finding::NoTransfer => format!(
+            "{image} was not pushed (the registry round trip was skipped), so this budget cannot be checked"
+        ),
+        Finding::Components { value, bound } => match value {
+            Some(n) => format!("{image} holds {n} component(s) (bound <= {bound})"),
+            None => format!("{image}'s components were not counted"),
         },
         Finding::Overhead {
             path,

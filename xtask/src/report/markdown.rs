@@ -41,6 +41,7 @@ pub fn render(report: &Report, svg_name: Option<&str>) -> String {
         out.push_str("## Summary\n\n");
         summary_table(&mut out, &report.images.iter().collect::<Vec<_>>());
     }
+    shipping(&mut out, report);
     sizes(&mut out, report, svg_name);
     bases(&mut out, report);
     out.push_str(&super::edit_cost::markdown(report));
@@ -125,6 +126,33 @@ fn summary_table(out: &mut String, images: &[&ImageReport]) {
         let _ = writeln!(out, "{}", row(cells));
     }
     out.push('\n');
+}
+
+/// The registry round trip and the components, when the report has them.
+fn shipping(out: &mut String, report: &Report) {
+    if !super::shipping::shown(report) {
+        return;
+    }
+    out.push_str("## Shipping\n\n");
+    let headers = super::shipping::HEADERS;
+    let _ = writeln!(out, "{}", row(headers.iter().map(|h| h.to_string())));
+    let _ = writeln!(
+        out,
+        "{}",
+        row((0..headers.len()).map(|i| if i == 0 { "---" } else { "---:" }.to_string()))
+    );
+    for image in &report.images {
+        let cells = super::shipping::row(image);
+        let cells = cells.iter().enumerate().map(|(index, cell)| {
+            if index == 0 {
+                code_cell(cell)
+            } else {
+                text(cell)
+            }
+        });
+        let _ = writeln!(out, "{}", row(cells));
+    }
+    let _ = writeln!(out, "\n{}\n", super::shipping::NOTE);
 }
 
 /// The log-scale SVG, when there is one, and a linear Mermaid chart that GitHub draws inline.

@@ -14,6 +14,7 @@ mod edit_cost;
 mod human;
 mod markdown;
 pub mod progress;
+mod shipping;
 mod stress;
 mod svg;
 mod terminal;

@@ -40,7 +40,21 @@ pub fn render(report: &Report) -> String {
     );
     let rows = report.images.len().max(1) as f64;
     let plot_bottom = PLOT_TOP + rows * ROW;
-    let height = plot_bottom + 56.0;
+    // The name column is as wide as the longest name needs, at roughly 7.5 px per character of
+    // 13 px sans-serif, so that short names leave more room for the bars.
+    let longest_name = report
+        .images
+        .iter()
+        .map(|image| super::apps::label(report, image).chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let name_room = (longest_name * 7.5 + 14.0).clamp(70.0, 220.0);
+    let x0 = MARGIN + name_room;
+    let bar_room = WIDTH - MARGIN - VALUE_ROOM - x0;
+    // Time to deploy, drawn under the sizes when the report has it.
+    let (deploy, deploy_height) =
+        super::shipping::svg_panel(report, plot_bottom + 56.0, x0, bar_room);
+    let height = plot_bottom + 56.0 + deploy_height;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -94,17 +108,6 @@ pub fn render(report: &Report) -> String {
         return out;
     };
 
-    // The name column is as wide as the longest name needs, at roughly 7.5 px per character of
-    // 13 px sans-serif, so that short names leave more room for the bars.
-    let longest_name = report
-        .images
-        .iter()
-        .map(|image| super::apps::label(report, image).chars().count())
-        .max()
-        .unwrap_or(0) as f64;
-    let name_room = (longest_name * 7.5 + 14.0).clamp(70.0, 220.0);
-    let x0 = MARGIN + name_room;
-    let bar_room = WIDTH - MARGIN - VALUE_ROOM - x0;
     let x_at = |fraction: f64| x0 + fraction * bar_room;
 
     let decades = scale.decades();
@@ -205,6 +208,7 @@ pub fn render(report: &Report) -> String {
             scale.start_label()
         ))
     );
+    out.push_str(&deploy);
     out.push_str("</svg>\n");
     out
 }

@@ -56,6 +56,12 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&summary_table(&images, style).to_string());
         out.push_str("\n\n");
     }
+    if super::shipping::shown(report) {
+        out.push_str(&shipping_table(report, style).to_string());
+        out.push('\n');
+        out.push_str(super::shipping::NOTE);
+        out.push_str("\n\n");
+    }
     out.push_str(&size_bars(report, style));
     out.push_str(&super::edit_cost::terminal(report, style));
     let built_on = apps::built_on(report);
@@ -145,6 +151,29 @@ fn summary_table(images: &[&ImageReport], style: Style) -> Table {
     }
     for (index, numeric) in SUMMARY_NUMERIC.iter().enumerate() {
         if let (true, Some(column)) = (*numeric, table.column_mut(index)) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+/// What shipping each image costs: the registry round trip and the components.
+fn shipping_table(report: &Report, style: Style) -> Table {
+    let mut table = table(style);
+    table.set_header(
+        super::shipping::HEADERS
+            .iter()
+            .map(|header| Cell::new(header.replace(" ms", "\nms"))),
+    );
+    for image in &report.images {
+        table.add_row(
+            super::shipping::row(image)
+                .iter()
+                .map(|text| Cell::new(printable(text))),
+        );
+    }
+    for index in 1..super::shipping::HEADERS.len() {
+        if let Some(column) = table.column_mut(index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }

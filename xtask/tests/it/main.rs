@@ -12,6 +12,7 @@ mod common;
 mod edit_cost;
 mod engine;
 mod faults;
+mod registry;
 mod render;
 mod repo;
 mod second_engine;

@@ -39,14 +39,20 @@ fn the_readme_gives_the_main_job_and_the_test_command() {
 
 #[test]
 fn ci_runs_the_readme_test_command_and_the_workflow_runs_the_main_job() {
+    const TEST_COMMAND: &str = "cargo test --locked --workspace";
+    let readme = read("README.md");
+    assert!(
+        readme.contains(&format!("```sh\n{TEST_COMMAND}\n```")),
+        "the README gives the test command"
+    );
     let ci = read(".ci/run");
     assert!(
-        ci.lines().any(|l| l.trim() == "cargo test --workspace"),
+        ci.lines().any(|l| l.trim() == TEST_COMMAND),
         ".ci/run must run the README's test command"
     );
     let workflow = read(".github/workflows/ci.yml");
     for command in [
-        "cargo test --workspace",
+        "bash .ci/run",
         "cargo xtask build-images",
         "cargo xtask compare",
         "cargo xtask stress",
