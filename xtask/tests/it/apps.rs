@@ -79,7 +79,7 @@ fn one_compare_builds_runs_and_checks_every_app() {
     let report = read_report(&out_dir);
     assert_eq!(report["ok"], true);
     assert_eq!(
-        report["repository"], "webtest",
+        report["repository"], TEST_REPOSITORY,
         "the first app names the report"
     );
     let apps: Vec<&str> = report["apps"]
@@ -137,8 +137,8 @@ fn one_compare_builds_runs_and_checks_every_app() {
     // The terminal and the Markdown group by app and compare the production images.
     let table = stdout(&out);
     for heading in [
-        "app rust · webtest",
-        "app go · webtest-go",
+        "app rust · webtest-it",
+        "app go · webtest-it-go",
         "production images across apps",
     ] {
         assert!(table.contains(heading), "no `{heading}` in:\n{table}");
