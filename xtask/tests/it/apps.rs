@@ -62,8 +62,11 @@ fn variant<'a>(images: &[&'a serde_json::Value], name: &str) -> &'a serde_json::
 fn one_compare_builds_runs_and_checks_every_app() {
     let _engine = engine();
     let out_dir = scratch("apps");
+    let manifest = apps_manifest(&out_dir);
     let out = xtask(&[
         "compare",
+        "--manifest",
+        manifest.to_str().unwrap(),
         "--starts",
         "1",
         "--out",
