@@ -162,8 +162,6 @@ fn app_chooses_one_app_and_an_unknown_one_is_a_usage_error() {
         manifest.to_str().unwrap(),
         "--app",
         "go",
-        "--starts",
-        "1",
         "--out",
         out_dir.to_str().unwrap(),
     ]);
