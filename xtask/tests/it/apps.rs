@@ -62,10 +62,12 @@ fn variant<'a>(images: &[&'a serde_json::Value], name: &str) -> &'a serde_json::
 fn one_compare_builds_runs_and_checks_every_app() {
     let _engine = engine();
     let out_dir = scratch("apps");
+    let manifest = apps_manifest(&out_dir);
     let out = xtask(&[
         "compare",
-        "--starts",
-        "1",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        // As `cargo xtask compare` runs: the manifests' own number of starts.
         "--out",
         out_dir.to_str().unwrap(),
     ]);
@@ -79,7 +81,7 @@ fn one_compare_builds_runs_and_checks_every_app() {
     let report = read_report(&out_dir);
     assert_eq!(report["ok"], true);
     assert_eq!(
-        report["repository"], "webtest",
+        report["repository"], TEST_REPOSITORY,
         "the first app names the report"
     );
     let apps: Vec<&str> = report["apps"]
@@ -137,8 +139,8 @@ fn one_compare_builds_runs_and_checks_every_app() {
     // The terminal and the Markdown group by app and compare the production images.
     let table = stdout(&out);
     for heading in [
-        "app rust · webtest",
-        "app go · webtest-go",
+        "app rust · webtest-it",
+        "app go · webtest-it-go",
         "production images across apps",
     ] {
         assert!(table.contains(heading), "no `{heading}` in:\n{table}");
@@ -160,8 +162,6 @@ fn app_chooses_one_app_and_an_unknown_one_is_a_usage_error() {
         manifest.to_str().unwrap(),
         "--app",
         "go",
-        "--starts",
-        "1",
         "--out",
         out_dir.to_str().unwrap(),
     ]);
