@@ -47,14 +47,15 @@ func startProgram(t *testing.T) *serving {
 	t.Helper()
 	port := freePort(t)
 	cmd := program(nil, "PORT="+strconv.Itoa(port), "WEBTEST_VARIANT=process-test")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Not cmd.StdoutPipe: Wait closes that pipe, and lines the scanner has not read yet are
+	// lost. With a pipe of our own, exec copies the output into it and Wait returns only once
+	// every line has been read (io.Pipe hands each write to the reader).
+	stdout, writer := io.Pipe()
+	cmd.Stdout = writer
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = writer.Close() })
 	s := &serving{cmd: cmd, port: port, lines: make(chan string, 100)}
 	go func() {
 		scanner := bufio.NewScanner(stdout)

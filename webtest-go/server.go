@@ -67,6 +67,21 @@ func serveHandler(listener net.Listener, stop <-chan struct{}, handler http.Hand
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
+	// The connections that have sent no request yet. Shutdown counts such a connection as
+	// idle only once it is five seconds old, so a client that opened connections it has not
+	// used yet (a pool) would hold the drain for up to the header timeout; no request has
+	// begun on them, so they are closed at once, as the Rust service does.
+	var freshMu sync.Mutex
+	fresh := map[net.Conn]struct{}{}
+	server.ConnState = func(c net.Conn, state http.ConnState) {
+		freshMu.Lock()
+		defer freshMu.Unlock()
+		if state == http.StateNew {
+			fresh[c] = struct{}{}
+		} else {
+			delete(fresh, c)
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(newLimitedListener(listener, lim.MaxConnections)) }()
 
@@ -80,7 +95,17 @@ func serveHandler(listener net.Listener, stop <-chan struct{}, handler http.Hand
 	// rest are closed.
 	ctx, cancel := context.WithTimeout(context.Background(), lim.DrainTimeout)
 	defer cancel()
-	err := server.Shutdown(ctx)
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- server.Shutdown(ctx) }()
+	// Shutdown has closed the listener by the time it polls; closing the fresh connections
+	// right after it began leaves nothing new to arrive.
+	time.Sleep(10 * time.Millisecond)
+	freshMu.Lock()
+	for c := range fresh {
+		_ = c.Close()
+	}
+	freshMu.Unlock()
+	err := <-shutdown
 	<-served
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = server.Close()

@@ -145,6 +145,24 @@ func TestShutdownClosesIdleConnectionsAndStopsAccepting(t *testing.T) {
 	}
 }
 
+func TestShutdownClosesConnectionsThatSentNothingAtOnce(t *testing.T) {
+	srv := start(t, defaultLimits())
+	// A connection opened and never used, as a client's pool may hold: no request began on it.
+	c, err := net.DialTimeout("tcp", srv.addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(50 * time.Millisecond)
+	began := time.Now()
+	if how := srv.shutdown(t, 10*time.Second); how != drained {
+		t.Fatalf("stopped %v", how)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("shutdown with an unused connection took %v (the header timeout is 5 s)", took)
+	}
+}
+
 func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	srv := start(t, defaultLimits())
 	const n = 20
