@@ -32,7 +32,7 @@ fn the_readme_gives_the_main_job_and_the_test_command() {
         "{commands:?}"
     );
     assert!(
-        commands.contains(&"cargo test --workspace".to_string()),
+        commands.contains(&"cargo test --locked --workspace".to_string()),
         "{commands:?}"
     );
 }
