@@ -63,6 +63,14 @@ budgets:
     std::fs::write(&path, manifest).unwrap();
     // The same recipes, so the same pins.
     std::fs::copy(root().join("docker/go.lock"), dir.join("go.lock")).unwrap();
+    // The files the recipes put into the stand-ins, relative to the manifest's folder.
+    std::fs::create_dir_all(dir.join("standins")).unwrap();
+    for entry in std::fs::read_dir(root().join("docker/standins")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.join("standins").join(entry.file_name())).unwrap();
+        }
+    }
     path
 }
 
