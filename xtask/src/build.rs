@@ -250,8 +250,13 @@ fn describe(manifest: &Manifest, name: &str) -> String {
 
 /// The commit being built (short), when the project is a git checkout; empty otherwise.
 pub(crate) fn revision(ctx: &Ctx) -> String {
+    git(ctx, &["rev-parse", "--short=12", "HEAD"])
+}
+
+/// What `git ARGS` prints, trimmed; empty outside a git checkout or when git fails.
+fn git(ctx: &Ctx, args: &[&str]) -> String {
     let sh = &ctx.sh;
-    cmd!(sh, "git rev-parse --short=12 HEAD")
+    cmd!(sh, "git {args...}")
         .quiet()
         .ignore_stderr()
         .read()
@@ -262,15 +267,6 @@ pub(crate) fn revision(ctx: &Ctx) -> String {
 /// The commit being built, its time, the checkout's origin (each empty outside a git checkout)
 /// and the app's version from the manifest's `version_from`.
 fn provenance(ctx: &Ctx, manifest: &Manifest) -> Result<labels::Provenance> {
-    let sh = &ctx.sh;
-    let git = |args: &[&str]| {
-        cmd!(sh, "git {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    };
     let version = match &manifest.version_from {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -287,10 +283,10 @@ fn provenance(ctx: &Ctx, manifest: &Manifest) -> Result<labels::Provenance> {
         None => String::new(),
     };
     Ok(labels::Provenance {
-        revision: git(&["rev-parse", "--short=12", "HEAD"]),
-        created: git(&["log", "-1", "--format=%cI"]),
+        revision: revision(ctx),
+        created: git(ctx, &["log", "-1", "--format=%cI"]),
         // Only a URL says where the sources are; a clone of a local path does not.
-        source: Some(git(&["remote", "get-url", "origin"]))
+        source: Some(git(ctx, &["remote", "get-url", "origin"]))
             .filter(|url| url.contains("://") || url.starts_with("git@"))
             .unwrap_or_default(),
         version,
