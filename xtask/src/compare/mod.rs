@@ -19,8 +19,7 @@ use crate::error::ChecksFailed;
 use crate::labels;
 use crate::manifest::{Manifest, StructureTest};
 use crate::model::{
-    self, Check, ImageConfig, ImageReport, Layer, LoadReport, Posture, ProbeResult, Report,
-    RunReport, RunSecurity,
+    self, Check, ImageReport, LoadReport, ProbeResult, Report, RunReport, RunSecurity,
 };
 use crate::render;
 use crate::report::progress::Progress;
@@ -159,48 +158,7 @@ async fn measure_and_check(
     let mut images: Vec<ImageReport> = facts
         .iter()
         .map(|(name, tag, image, history)| {
-            let analysis = &analyses[name];
-            ImageReport {
-                app: String::new(),
-                variant: name.clone(),
-                tag: tag.clone(),
-                id: image.id.clone(),
-                size_bytes: image.size,
-                compressed_bytes: analysis.compressed_bytes,
-                layer_count: image.layers.len(),
-                layers: history
-                    .iter()
-                    .map(|h| Layer {
-                        size_bytes: h.size,
-                        created_by: h.created_by.clone(),
-                    })
-                    .collect(),
-                efficiency: analysis.efficiency,
-                wasted_bytes: analysis.wasted_bytes,
-                reclaimable_bytes: analysis.reclaimable_bytes,
-                hidden_bytes: analysis.hidden_bytes,
-                file_count: analysis.file_count,
-                largest_files: analysis::largest_files(analysis),
-                config: ImageConfig {
-                    user: image.user.clone(),
-                    entrypoint: image.entrypoint.clone(),
-                    cmd: image.cmd.clone(),
-                    exposed_ports: image.exposed_ports.clone(),
-                    healthcheck: image.healthcheck.clone(),
-                    labels: image.labels.clone(),
-                },
-                posture: Posture {
-                    runs_as_root: crate::model::is_root(&image.user),
-                    has_shell: analysis.has_shell(),
-                    has_package_manager: analysis.has_package_manager(),
-                },
-                run: None,
-                base: None,
-                bases: Vec::new(),
-                edit_cost: None,
-                transfer: None,
-                components: None,
-            }
+            analysis::image_report(name, tag, image, history, &analyses[name])
         })
         .collect();
 
