@@ -14,13 +14,10 @@ impl Engine {
         }
         let mut body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
-            // Every container this module creates carries the creation-only label, whatever the
-            // caller passed: `clean` finds the tool's containers by it and by nothing else.
             labels: Some(
                 spec.labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain([(LABEL_CONTAINER.to_string(), "1".to_string())])
                     .collect(),
             ),
             entrypoint: spec.entrypoint.clone(),
@@ -39,18 +36,11 @@ impl Engine {
             )]));
         }
         body.host_config = Some(host);
-        let options = CreateContainerOptionsBuilder::default().build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| format!("create a container of {}", spec.image))?;
-        self.live
-            .lock()
-            .expect("container registry")
-            .insert(created.id.clone());
-        if let Err(err) = self.docker.start_container(&created.id, None).await {
-            let _ = self.remove(&created.id).await;
+        let id = self
+            .create_tracked(body, &format!("a container of {}", spec.image))
+            .await?;
+        if let Err(err) = self.docker.start_container(&id, None).await {
+            let _ = self.remove(&id).await;
             let message = match &err {
                 DockerError::DockerResponseServerError { message, .. } => message.clone(),
                 other => root_cause(other),
@@ -65,6 +55,31 @@ impl Engine {
             return Err(anyhow!(message))
                 .with_context(|| format!("start a container of {}", spec.image));
         }
+        Ok(id)
+    }
+
+    /// Creates `what` from `body` and tracks it until [`Engine::remove`], so that a run that
+    /// ends early still removes it. Every container the engine module creates comes through
+    /// here and carries the creation-only label, whatever the caller passed: `clean` finds the
+    /// tool's containers by it and by nothing else.
+    pub(super) async fn create_tracked(
+        &self,
+        mut body: ContainerCreateBody,
+        what: &str,
+    ) -> Result<String> {
+        body.labels
+            .get_or_insert_with(Default::default)
+            .insert(LABEL_CONTAINER.to_string(), "1".to_string());
+        let options = CreateContainerOptionsBuilder::default().build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("create {what}"))?;
+        self.live
+            .lock()
+            .expect("container registry")
+            .insert(created.id.clone());
         Ok(created.id)
     }
 

@@ -106,26 +106,19 @@ impl Engine {
                 spec.labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain([(LABEL_CONTAINER.to_string(), "1".to_string())])
                     .collect(),
             ),
             host_config: Some(host),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(Some(CreateContainerOptionsBuilder::default().build()), body)
-            .await
-            .with_context(|| format!("create the registry container of {}", spec.image))?;
-        self.live
-            .lock()
-            .expect("container registry")
-            .insert(created.id.clone());
-        if let Err(err) = self.docker.start_container(&created.id, None).await {
-            let _ = self.remove(&created.id).await;
+        let id = self
+            .create_tracked(body, &format!("the registry container of {}", spec.image))
+            .await?;
+        if let Err(err) = self.docker.start_container(&id, None).await {
+            let _ = self.remove(&id).await;
             return Err(err).with_context(|| format!("start the registry {}", spec.image));
         }
-        Ok(created.id)
+        Ok(id)
     }
 
     /// Tags `source` as `repo:tag` (`127.0.0.1:5000/webtest:multistage`). The tag is tracked
