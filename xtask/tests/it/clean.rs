@@ -46,9 +46,7 @@ fn clean_removes_what_the_tool_made_for_the_manifest_and_nothing_else() {
         .to_string();
 
     let dir = scratch("clean");
-    let manifest = manifest_copy(&dir, |text| {
-        text.replacen("repository: webtest-it", "repository: webtest-it-clean", 1)
-    });
+    let manifest = manifest_copy(&dir, |text| in_repository(&text, "webtest-it-clean"));
     let out = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(

@@ -108,6 +108,18 @@ pub fn manifest_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf
     path
 }
 
+/// A manifest copy's text moved from [`TEST_REPOSITORY`] into `repository`, for a test whose
+/// images must not meet the other tests' ones; panics when the text names no test repository,
+/// so that a changed manifest cannot make two tests share tags unnoticed.
+pub fn in_repository(text: &str, repository: &str) -> String {
+    let from = format!("repository: {TEST_REPOSITORY}\n");
+    assert!(
+        text.contains(&from),
+        "the manifest copy names no {TEST_REPOSITORY}"
+    );
+    text.replacen(&from, &format!("repository: {repository}\n"), 1)
+}
+
 /// The manifest every command of the tests uses unless it names one: the project's, building
 /// into [`TEST_REPOSITORY`].
 pub fn test_manifest() -> &'static Path {

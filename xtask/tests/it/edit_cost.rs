@@ -9,9 +9,7 @@ use crate::common::*;
 fn edit_cost_rebuilds_every_variant_from_an_edited_context_and_leaves_nothing_behind() {
     let _engine = engine();
     let dir = scratch("edit-cost");
-    let manifest = manifest_copy(&dir, |text| {
-        text.replacen("repository: webtest ", "repository: webtest-it-edit ", 1)
-    });
+    let manifest = manifest_copy(&dir, |text| in_repository(&text, "webtest-it-edit"));
     let manifest = manifest.to_str().unwrap();
     let out = dir.join("out");
     let out = out.to_str().unwrap();

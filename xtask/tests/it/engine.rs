@@ -183,7 +183,7 @@ fn a_second_compare_rebuilds_nothing() {
     let log = stderr(&out);
     for variant in ["simples", "multistage", "target"] {
         assert!(
-            log.contains(&format!("built webtest:{variant}"))
+            log.contains(&format!("built {TEST_REPOSITORY}:{variant}"))
                 && log.contains("up to date, every step from the cache"),
             "{log}"
         );
@@ -278,12 +278,12 @@ fn a_failing_build_shows_the_failing_step_and_its_output() {
     let dockerfile = dir.strip_prefix(root()).unwrap().join("Dockerfile");
     // The project's bases, and one variant whose build fails.
     let manifest = manifest_copy(&dir, |text| {
+        let text = in_repository(&text, "webtest-test");
         let bases_only = &text[..text.find("\nvariants:").unwrap()];
         format!(
             "{bases_only}\nvariants:\n  broken: {{ dockerfile: {} }}\n",
             dockerfile.display()
         )
-        .replacen("repository: webtest-it", "repository: webtest-test", 1)
     });
     let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

@@ -12,11 +12,7 @@ use crate::common::*;
 /// the tests' own, its lock file beside it.
 fn two_variants(dir: &Path) -> PathBuf {
     let manifest = manifest_copy(dir, |text| {
-        let text = text.replacen(
-            "repository: webtest ",
-            "repository: webtest-it-registry ",
-            1,
-        );
+        let text = in_repository(&text, "webtest-it-registry");
         // The variants, and nothing after them: the structure tests and budgets name others.
         let start = text.find("\nvariants:").unwrap();
         let end = text.find("\n# Sent to every running variant").unwrap();
