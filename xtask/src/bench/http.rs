@@ -29,6 +29,11 @@ pub struct Settings {
     pub runs: u32,
     pub server_cpu: usize,
     pub load_cpu: usize,
+    /// Requests wrk sends at once on each connection (HTTP/1.1 pipelining); 1 sends the next
+    /// only after the answer. One wrk thread on one core cannot keep a fast server busy one
+    /// request at a time, so its rate would be wrk's; a few requests at a time let the server's
+    /// core be what limits the rate.
+    pub pipeline: u32,
     pub log: LogSink,
     /// Build the binaries first (otherwise they must exist).
     pub build: bool,
@@ -135,10 +140,16 @@ pub fn measure(sh: &Shell, binaries: &[Binary], settings: &Settings) -> Result<H
     }
     Ok(HttpBench {
         load: format!(
-            "{wrk_version}, 1 thread, {} keep-alive connections, {} s per run",
+            "{wrk_version}, 1 thread, {} keep-alive connections, {}, {} s per run",
             settings.connections,
+            match settings.pipeline {
+                1 => "one request at a time".to_string(),
+                depth => format!("{depth} pipelined requests at a time"),
+            },
             settings.duration.as_secs()
         ),
+        pipeline: settings.pipeline,
+        duration_s: settings.duration.as_secs_f64(),
         server_cpu: settings.server_cpu,
         load_cpu: settings.load_cpu,
         services,
@@ -188,9 +199,10 @@ fn run_once(sh: &Shell, binary: &Binary, settings: &Settings, log: &Path) -> Res
         settings.connections.to_string(),
         format!("{}s", settings.duration.as_secs()),
     );
+    let pipelining = pipeline_args(settings)?;
     let output = cmd!(
         sh,
-        "taskset -c {load_cpu} wrk -t1 -c{connections} -d{seconds} --latency {url}"
+        "taskset -c {load_cpu} wrk -t1 -c{connections} -d{seconds} --latency {url} {pipelining...}"
     )
     .quiet()
     .read()
@@ -202,6 +214,38 @@ fn run_once(sh: &Shell, binary: &Binary, settings: &Settings, log: &Path) -> Res
     sample.server_cpu_ms = cpu;
     Ok(sample)
 }
+
+/// wrk's arguments for pipelining: its script (written beside the logs) and the depth it reads
+/// after `--`; none for one request at a time.
+fn pipeline_args(settings: &Settings) -> Result<Vec<String>> {
+    if settings.pipeline <= 1 {
+        return Ok(Vec::new());
+    }
+    let script = settings.out.join("pipeline.lua");
+    std::fs::write(&script, PIPELINE_LUA).with_context(|| format!("write {}", script.display()))?;
+    Ok(vec![
+        "-s".into(),
+        script.display().to_string(),
+        "--".into(),
+        settings.pipeline.to_string(),
+    ])
+}
+
+/// wrk's own pipelining example (`scripts/pipeline.lua`): every call of `request` sends `depth`
+/// copies of the request at once, and wrk counts each answer.
+const PIPELINE_LUA: &str = r#"init = function(args)
+   local r = {}
+   local depth = tonumber(args[1]) or 1
+   for i = 1, depth do
+      r[i] = wrk.format()
+   end
+   req = table.concat(r)
+end
+
+request = function()
+   return req
+end
+"#;
 
 /// The CPU time a process has used so far (user and system, all its threads), in milliseconds,
 /// from `/proc/PID/stat`, whose times are in clock ticks of 1/100 s (`USER_HZ`, 100 on Linux).

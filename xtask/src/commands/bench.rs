@@ -40,6 +40,10 @@ pub struct Args {
     /// wrk's keep-alive connections.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+    /// Requests wrk sends at once on each connection (HTTP/1.1 pipelining): with 1, one wrk
+    /// thread may not keep a fast server's core busy, and the rate is wrk's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub pipeline: u32,
     /// The core the server is pinned to.
     #[arg(long, value_name = "CPU", default_value_t = 0)]
     pub server_cpu: usize,
@@ -104,6 +108,7 @@ impl Plan {
             runs: args.runs,
             server_cpu: args.server_cpu,
             load_cpu: args.load_cpu,
+            pipeline: args.pipeline,
             log: match args.log {
                 Log::File => http::LogSink::File(out.clone()),
                 Log::Null => http::LogSink::Null,

@@ -50,7 +50,28 @@ pub struct HttpBench {
     pub load: String,
     pub server_cpu: usize,
     pub load_cpu: usize,
+    /// Requests sent at once on each connection (1: one at a time).
+    #[serde(default = "one")]
+    pub pipeline: u32,
+    /// Seconds of load per run.
+    #[serde(default)]
+    pub duration_s: f64,
     pub services: Vec<ServiceFigures>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl LoadSample {
+    /// The share of its core the server used while loaded (1.0 = the whole core), given the
+    /// run's length: well under 1, the load generator, not the server, set the rate.
+    pub fn core_busy(&self, duration_s: f64) -> f64 {
+        if duration_s <= 0.0 {
+            return 0.0;
+        }
+        self.server_cpu_ms / 1000.0 / duration_s
+    }
 }
 
 /// One image analysed by us and by dive, cold and after a one-line source edit.
