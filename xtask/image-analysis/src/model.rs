@@ -23,8 +23,10 @@ pub struct Analysis {
     pub size_bytes: u64,
     /// What a registry stores for the image: every layer's compressed size (the blob when the
     /// layer is stored compressed, the gzip of the tar otherwise), plus the config blob, plus the
-    /// manifest blob when the archive carries one.
-    pub compressed_bytes: u64,
+    /// manifest blob when the archive carries one. `None` when a layer's is (the analysis was
+    /// made without [`Options::compressed_size`](crate::Options::compressed_size) and the image
+    /// has a plain layer).
+    pub compressed_bytes: Option<u64>,
     /// dive's `efficiencyScore`: the smallest copy of every path over all copies of every path.
     pub efficiency: f64,
     /// dive's `inefficientBytes`: every copy of every path that occurs in more than one layer.
@@ -147,8 +149,10 @@ pub struct Layer {
     /// The bytes of the layer as the archive stores it.
     pub blob_bytes: u64,
     /// What a registry stores for the layer: the blob when it is compressed, the gzip (level 6,
-    /// as Docker pushes) of the tar otherwise.
-    pub compressed_bytes: u64,
+    /// as Docker pushes) of the tar otherwise. `None` for a plain layer when the analysis was
+    /// made without [`Options::compressed_size`](crate::Options::compressed_size): it was not
+    /// deflated.
+    pub compressed_bytes: Option<u64>,
     /// The sum of the sizes of the layer's entries, as dive counts a layer's size.
     pub size_bytes: u64,
     /// The layer's tar entries.
@@ -275,7 +279,7 @@ mod tests {
             config_digest: String::new(),
             manifest_digest: None,
             size_bytes: 0,
-            compressed_bytes: 0,
+            compressed_bytes: None,
             efficiency: 1.0,
             wasted_bytes: 0,
             reclaimable_bytes: 0,
