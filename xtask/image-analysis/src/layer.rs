@@ -428,10 +428,9 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        let result = pool
-            .in_place_scope(|scope| {
-                read_layer(&tar[..1500], scope, Some(&Budget::new(1))).map(|_| ())
-            });
+        let result = pool.in_place_scope(|scope| {
+            read_layer(&tar[..1500], scope, Some(&Budget::new(1))).map(|_| ())
+        });
         assert!(result.is_err());
     }
 }

@@ -168,11 +168,9 @@ impl Analyzer {
                         .then(|| layer.diff_id.clone())
                 }
             };
-            let cached = key.as_deref().and_then(|k| {
-                self.cache
-                    .as_ref()?
-                    .get(k, self.options.compressed_size)
-            });
+            let cached = key
+                .as_deref()
+                .and_then(|k| self.cache.as_ref()?.get(k, self.options.compressed_size));
             match cached {
                 Some(record) => {
                     known.insert(member, (record, true));

@@ -54,6 +54,23 @@ pub struct Analysis {
     pub fs: BTreeMap<String, Node>,
 }
 
+impl Analysis {
+    /// The analysis as one made without
+    /// [`Options::compressed_size`](crate::Options::compressed_size) would be: every plain
+    /// layer's compressed size absent, and the image's when it has such a layer.
+    pub fn without_compressed_size(mut self) -> Analysis {
+        for layer in &mut self.layers {
+            if layer.compression == Compression::None {
+                layer.compressed_bytes = None;
+            }
+        }
+        if self.layers.iter().any(|l| l.compressed_bytes.is_none()) {
+            self.compressed_bytes = None;
+        }
+        self
+    }
+}
+
 /// What an image holds for a scanner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Components {

@@ -385,10 +385,17 @@ fn compressed_bytes_are_the_blobs_or_the_gzip_of_the_tar_plus_config_and_manifes
     for layer in &plain.layers {
         assert_eq!(layer.compression, Compression::None);
         assert_eq!(layer.blob_bytes, layer.tar_bytes);
-        assert!(layer.compressed_bytes.unwrap() < layer.tar_bytes / 2, "{layer:?}");
+        assert!(
+            layer.compressed_bytes.unwrap() < layer.tar_bytes / 2,
+            "{layer:?}"
+        );
     }
     let config_len = config(&layers).len() as u64;
-    let layers_sum: u64 = plain.layers.iter().map(|l| l.compressed_bytes.unwrap()).sum();
+    let layers_sum: u64 = plain
+        .layers
+        .iter()
+        .map(|l| l.compressed_bytes.unwrap())
+        .sum();
     assert_eq!(plain.compressed_bytes, Some(layers_sum + config_len));
     let zstd = from_file(&analyzer, &oci(&layers, Stored::Zstd, false, false));
     assert!(zstd.manifest_digest.is_some());
@@ -576,7 +583,10 @@ fn without_the_compressed_size_plain_layers_have_none_and_every_other_figure_is_
         assert_eq!(file, stream, "{name}: the file and the stream differ");
         // Absent, not zero: the image's and every plain layer's.
         assert_eq!(file.compressed_bytes, None, "{name}");
-        assert!(file.layers.iter().all(|l| l.compressed_bytes.is_none()), "{name}");
+        assert!(
+            file.layers.iter().all(|l| l.compressed_bytes.is_none()),
+            "{name}"
+        );
         assert!(full.compressed_bytes.is_some(), "{name}");
         // dive's figures, and everything else, are those of the full analysis.
         assert_eq!(
@@ -585,6 +595,7 @@ fn without_the_compressed_size_plain_layers_have_none_and_every_other_figure_is_
             "{name}"
         );
         assert_eq!(file, without_compressed_sizes(&full), "{name}");
+        assert_eq!(file, full.clone().without_compressed_size(), "{name}");
         // The absent size is written as null and reads back as absent.
         let value = serde_json::to_value(&file).unwrap();
         assert!(value["compressed_bytes"].is_null(), "{name}");
@@ -598,6 +609,7 @@ fn without_the_compressed_size_plain_layers_have_none_and_every_other_figure_is_
         let light = from_file(&off, &bytes);
         assert!(light.compressed_bytes.is_some());
         assert_eq!(light, full);
+        assert_eq!(full.clone().without_compressed_size(), full);
     }
 }
 
@@ -625,7 +637,10 @@ fn a_cache_filled_without_the_compressed_size_gives_the_real_one_when_it_is_want
         // The records lack the size: the layers are read again, deflated this time.
         let full = analyse(&on, &bytes);
         assert!(full.layers.iter().all(|l| !l.cached), "{:?}", full.layers);
-        assert_eq!(full.compressed_bytes, cold.compressed_bytes, "stream: {stream}");
+        assert_eq!(
+            full.compressed_bytes, cold.compressed_bytes,
+            "stream: {stream}"
+        );
         let sizes = |a: &Analysis| -> Vec<Option<u64>> {
             a.layers.iter().map(|l| l.compressed_bytes).collect()
         };
