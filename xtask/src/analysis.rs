@@ -3,6 +3,10 @@
 //! per-layer cache lives, feeds the crate the export stream of an image in the engine (through
 //! `crate::engine`, the one place that talks to Docker), reads the config an archive file
 //! carries, and turns an analysis into the image entry of `report.json`.
+//!
+//! Every analysis computes the compressed size (what a registry would store, which `compare`'s
+//! `report.json` always carries) unless it is made by [`Analyses::without_compressed_size`], for
+//! `analyze --no-compressed-size` and the benchmark against dive, which does not compute it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -45,36 +49,53 @@ pub struct Analyses {
     analyzer: Arc<Analyzer>,
     /// Where whole analyses are kept by image ID, when the cache is used.
     images: Option<PathBuf>,
+    /// Whether plain layers are deflated for the compressed size.
+    compressed_size: bool,
 }
 
 impl Analyses {
+    /// Analyses with every figure, the compressed size included.
     pub fn new(cache: &Cache) -> Result<Analyses> {
+        Analyses::with(cache, true)
+    }
+
+    /// Analyses that do not deflate plain layers, most of a cold analysis's time: their
+    /// compressed size, and the image's, is `None`. dive's figures and the rest are the same.
+    pub fn without_compressed_size(cache: &Cache) -> Result<Analyses> {
+        Analyses::with(cache, false)
+    }
+
+    fn with(cache: &Cache, compressed_size: bool) -> Result<Analyses> {
         let cache_dir = match cache {
             Cache::Use(dir) => Some(dir.clone()),
             Cache::Off => None,
         };
         let analyzer = Analyzer::new(Options {
             cache_dir: cache_dir.clone(),
+            compressed_size,
             ..Options::default()
         })
         .context("start the image analysis")?;
         Ok(Analyses {
             analyzer: Arc::new(analyzer),
             images: cache_dir.map(|dir| dir.join("images-v2")),
+            compressed_size,
         })
     }
 
     /// Analyses an image in the engine, known there by `id`: from the cache when this ID was
-    /// analysed before, otherwise from its export stream, read once as it arrives.
+    /// analysed before (with the compressed size, when these analyses want it), otherwise from
+    /// its export stream, read once as it arrives.
     pub async fn image(&self, engine: &Engine, name: &str, id: &str) -> Result<Analysis> {
         let file = self
             .images
             .as_ref()
             .map(|dir| dir.join(format!("{}.json", id.trim_start_matches("sha256:"))));
-        if let Some(mut analysis) = file.as_deref().and_then(remembered) {
-            for layer in &mut analysis.layers {
-                layer.cached = true;
-            }
+        if let Some(analysis) = file
+            .as_deref()
+            .and_then(remembered)
+            .and_then(|kept| self.reuse(kept))
+        {
             return Ok(analysis);
         }
         // The bridge must be made inside the runtime; the analysis blocks, so it runs apart.
@@ -88,6 +109,24 @@ impl Analyses {
             remember(&file, &analysis)?;
         }
         Ok(analysis)
+    }
+
+    /// A whole analysis kept before, as these analyses would make it: `None` when it lacks the
+    /// compressed size they want (it was made without), and without that size when they do not
+    /// want it (as the crate does with a cached layer, so that what an analysis says does not
+    /// depend on the run before it).
+    fn reuse(&self, mut kept: Analysis) -> Option<Analysis> {
+        if self.compressed_size && kept.compressed_bytes.is_none() {
+            return None;
+        }
+        for layer in &mut kept.layers {
+            layer.cached = true;
+        }
+        Some(if self.compressed_size {
+            kept
+        } else {
+            kept.without_compressed_size()
+        })
     }
 
     /// Analyses the first image of a `docker save` archive file, without the engine.
@@ -127,6 +166,11 @@ pub fn analyze(reader: impl Read) -> Result<Analysis> {
 
 /// The image entry of `report.json`: what the engine (or the archive) says of the image, and
 /// what its analysis found. The run is left to the caller.
+///
+/// `report.json` always carries the compressed size, and every analysis but those of
+/// [`Analyses::without_compressed_size`] has it. Of one of those, the entry's `compressed_bytes`
+/// is 0 and means nothing: `analyze --no-compressed-size`, the one command that makes an entry of
+/// such an analysis, writes it as null and shows the size as not computed, from the analysis.
 pub fn image_report(
     variant: &str,
     tag: &str,
@@ -140,7 +184,7 @@ pub fn image_report(
         tag: tag.to_string(),
         id: facts.id.clone(),
         size_bytes: facts.size,
-        compressed_bytes: analysis.compressed_bytes,
+        compressed_bytes: analysis.compressed_bytes.unwrap_or_default(),
         layer_count: facts.layers.len(),
         layers: history
             .iter()
@@ -404,5 +448,45 @@ pub mod tests {
         assert!(!report.posture.runs_as_root);
         assert_eq!(report.layer_count, 2);
         assert_eq!(report.layers[2].created_by, "CMD [\"/x\"]");
+        assert_eq!(Some(report.compressed_bytes), analysis.compressed_bytes);
+        assert!(report.compressed_bytes > 0);
+    }
+
+    #[test]
+    fn without_the_compressed_size_it_is_absent_and_a_kept_analysis_serves_accordingly() {
+        let dir = std::env::temp_dir().join(format!("xtask-analysis-light-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("image.tar");
+        std::fs::write(
+            &path,
+            image(&[layer(&[("a", "0123")]), layer(&[("b", "01")])]),
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let full = Analyses::new(&Cache::Off).unwrap();
+        let light = Analyses::without_compressed_size(&Cache::Off).unwrap();
+        let with = runtime.block_on(full.archive(&path)).unwrap();
+        let without = runtime.block_on(light.archive(&path)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(with.compressed_bytes.is_some());
+        assert_eq!(without.compressed_bytes, None);
+        assert!(without.layers.iter().all(|l| l.compressed_bytes.is_none()));
+        assert_eq!(
+            (without.efficiency, without.wasted_bytes, &without.fs),
+            (with.efficiency, with.wasted_bytes, &with.fs)
+        );
+        // A whole analysis kept without the size never stands in for one that wants it; one
+        // kept with it serves both, each as it asked.
+        assert_eq!(full.reuse(without.clone()), None);
+        let reused = light.reuse(without.clone()).unwrap();
+        assert_eq!(reused.compressed_bytes, None);
+        assert!(reused.layers.iter().all(|l| l.cached));
+        assert_eq!(
+            full.reuse(with.clone()).unwrap().compressed_bytes,
+            with.compressed_bytes
+        );
+        let reused = light.reuse(with.clone()).unwrap();
+        assert_eq!(reused.compressed_bytes, None);
+        assert!(reused.layers.iter().all(|l| l.compressed_bytes.is_none()));
     }
 }

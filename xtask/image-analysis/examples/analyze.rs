@@ -1,6 +1,7 @@
 //! Prints the figures of `docker save` archives: `cargo run -p image-analysis --example analyze
-//! -- [--stream] [--cache DIR] ARCHIVE...` (`--stream` reads each archive as a stream, as an
-//! export from the engine arrives).
+//! -- [--stream] [--cache DIR] [--no-compressed-size] ARCHIVE...` (`--stream` reads each archive
+//! as a stream, as an export from the engine arrives; `--no-compressed-size` does not deflate
+//! plain layers, whose compressed size is then null).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,6 +17,7 @@ fn main() -> Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--stream" => stream = true,
+            "--no-compressed-size" => options.compressed_size = false,
             "--cache" => {
                 options.cache_dir = Some(args.next().context("--cache takes a directory")?.into())
             }

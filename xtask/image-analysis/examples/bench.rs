@@ -191,7 +191,7 @@ fn main() -> Result<()> {
             .collect();
         println!(
             "ours ({what}): efficiency {} wasted {} reclaimable {} hidden {} files {} \
-             compressed {} layers {read:?}",
+             compressed {:?} layers {read:?}",
             a.efficiency,
             a.wasted_bytes,
             a.reclaimable_bytes,

@@ -7,6 +7,10 @@
 //! digests only at its end, after the layers; the name a layer had last time says, before its
 //! bytes arrive, that it can be drained (and its digest checked) instead of read. Files are
 //! written whole and then renamed into place, so that concurrent analyses never read half a file.
+//!
+//! A plain layer read without its gzip size (`Options::compressed_size` off) is kept without it;
+//! an analysis that wants the size takes such a record for a miss, reads the layer again and
+//! keeps the whole record in its place. A whole record serves either kind of analysis.
 
 use std::fs;
 use std::io::Write;
@@ -18,7 +22,9 @@ use sha2::{Digest, Sha256};
 use crate::layer::LayerRecord;
 
 /// The cache's format: bump it when a record's meaning changes (gzip level included).
-/// 2: entries say whether they are executable, records keep what the components need.
+/// 2: entries say whether they are executable, records keep what the components need. (A
+/// record's `compressed_bytes` may be null since, for a layer read without its gzip size: an
+/// older reader fails to parse such a record and takes it for a miss, so the format stays.)
 const FORMAT: &str = "image-analysis-v2-gzip6";
 
 pub(crate) struct Cache {
@@ -60,12 +66,14 @@ impl Cache {
         self.names.join(hex::encode(hasher.finalize()))
     }
 
-    /// The record of a layer; a missing or unreadable one is a miss.
-    pub(crate) fn get(&self, key: &str) -> Option<LayerRecord> {
+    /// The record of a layer; a missing or unreadable one is a miss, and so is one without the
+    /// compressed size when `with_compressed_size` asks for it.
+    pub(crate) fn get(&self, key: &str, with_compressed_size: bool) -> Option<LayerRecord> {
         let path = self.record_path(key)?;
         let text = fs::read(path).ok()?;
         let record: LayerRecord = serde_json::from_slice(&text).ok()?;
-        (record.blob_digest == key).then_some(record)
+        let complete = record.compressed_bytes.is_some() || !with_compressed_size;
+        (record.blob_digest == key && complete).then_some(record)
     }
 
     pub(crate) fn put(&self, record: &LayerRecord) -> Result<()> {
@@ -113,7 +121,7 @@ mod tests {
             compression: Compression::None,
             blob_bytes: 2048,
             tar_bytes: 2048,
-            compressed_bytes: 100,
+            compressed_bytes: Some(100),
             entries: vec![Entry {
                 path: "etc/hostname".into(),
                 kind: Kind::File,
@@ -131,9 +139,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let key = format!("sha256:{}", "ab".repeat(32));
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key, true).is_none());
         cache.put(&record(&key)).unwrap();
-        assert_eq!(cache.get(&key), Some(record(&key)));
+        assert_eq!(cache.get(&key, true), Some(record(&key)));
+        assert_eq!(cache.get(&key, false), Some(record(&key)));
         assert_eq!(cache.name("x/layer.tar", 2048), None);
         cache.set_name("x/layer.tar", 2048, &key).unwrap();
         assert_eq!(cache.name("x/layer.tar", 2048), Some(key.clone()));
@@ -147,7 +156,7 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         for key in ["sha256:../../etc/passwd", "sha512:00", "", "sha256:ABCD"] {
             cache.put(&record(key)).unwrap();
-            assert!(cache.get(key).is_none());
+            assert!(cache.get(key, false).is_none());
         }
         assert_eq!(fs::read_dir(&cache.layers).unwrap().count(), 0);
     }
@@ -158,6 +167,38 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         let key = format!("sha256:{}", "cd".repeat(32));
         fs::write(cache.record_path(&key).unwrap(), b"{\"blob_digest\":").unwrap();
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key, false).is_none());
+    }
+
+    #[test]
+    fn a_record_without_the_compressed_size_serves_only_who_does_not_want_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = format!("sha256:{}", "ef".repeat(32));
+        let partial = LayerRecord {
+            compressed_bytes: None,
+            ..record(&key)
+        };
+        cache.put(&partial).unwrap();
+        assert_eq!(cache.get(&key, false), Some(partial));
+        assert_eq!(cache.get(&key, true), None);
+        // The whole record, once kept, serves both.
+        cache.put(&record(&key)).unwrap();
+        assert_eq!(cache.get(&key, true), Some(record(&key)));
+        assert_eq!(cache.get(&key, false), Some(record(&key)));
+    }
+
+    #[test]
+    fn a_record_of_before_the_size_could_be_absent_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = format!("sha256:{}", "01".repeat(32));
+        let text = format!(
+            "{{\"blob_digest\":\"{key}\",\"diff_id\":\"{key}\",\"compression\":\"none\",\
+             \"blob_bytes\":2048,\"tar_bytes\":2048,\"compressed_bytes\":100,\
+             \"entries\":[{{\"p\":\"etc/hostname\",\"k\":\"f\",\"s\":8}}]}}"
+        );
+        fs::write(cache.record_path(&key).unwrap(), text).unwrap();
+        assert_eq!(cache.get(&key, true), Some(record(&key)));
     }
 }

@@ -117,8 +117,26 @@ pub(crate) fn go_modinfo(reader: &mut dyn Read) -> io::Result<Option<String>> {
     Ok(found.and_then(|tail| parse_buildinfo(&tail)))
 }
 
+/// Where `needle` first occurs in `haystack`. Every executable of an image passes through here
+/// (a toolchain's hundreds of megabytes of shared objects among them), and `cargo xtask` builds
+/// this crate unoptimised, so it looks at one byte per needle length where it can (Horspool):
+/// the byte under the window's end says how far the needle can move.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let Some((&last, rest)) = needle.split_last() else {
+        return Some(0);
+    };
+    let mut shift = [needle.len(); 256];
+    for (i, &byte) in rest.iter().enumerate() {
+        shift[usize::from(byte)] = rest.len() - i;
+    }
+    let mut at = 0;
+    while let Some(&end) = haystack.get(at + rest.len()) {
+        if end == last && haystack[at..at + rest.len()] == *rest {
+            return Some(at);
+        }
+        at += shift[usize::from(end)];
+    }
+    None
 }
 
 /// The module list from the bytes that start with the magic: inline strings only (flag 2).
@@ -300,6 +318,42 @@ mod tests {
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].version, "1.36.1-r29");
         assert_eq!(packages[0].arch.as_deref(), Some("x86_64"));
+    }
+
+    #[test]
+    fn find_gives_the_first_occurrence_as_a_plain_search_does() {
+        let plain = |haystack: &[u8], needle: &[u8]| {
+            haystack.windows(needle.len()).position(|w| w == needle)
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Bytes of the magic, often, so that near misses abound.
+                    GO_MAGIC[(state % 20) as usize % GO_MAGIC.len()] ^ (state >> 40) as u8 & 1
+                })
+                .collect()
+        };
+        for len in [0, 1, 13, 14, 15, 100, 5000] {
+            for at in [0, 1, 7, 50, 4000] {
+                let mut haystack = noise(len);
+                if at + GO_MAGIC.len() <= haystack.len() {
+                    haystack[at..at + GO_MAGIC.len()].copy_from_slice(GO_MAGIC);
+                }
+                assert_eq!(
+                    find(&haystack, GO_MAGIC),
+                    plain(&haystack, GO_MAGIC),
+                    "{len} {at}"
+                );
+            }
+        }
+        assert_eq!(find(b"aab", b"ab"), Some(1));
+        assert_eq!(find(b"abab", b"bab"), Some(1));
+        assert_eq!(find(b"xyz", b""), Some(0));
+        assert_eq!(find(b"ab", b"abc"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading one layer as the archive stores it: its compression found from its first bytes (gzip,
-//! zstd or a plain tar), its digests, its gzip size when it is plain, and its tar entries as dive
-//! and the merged filesystem need them. The result, a [`LayerRecord`], is what the cache keeps.
+//! zstd or a plain tar), its digests, its gzip size when it is plain (and that size is wanted),
+//! and its tar entries as dive and the merged filesystem need them. The result, a
+//! [`LayerRecord`], is what the cache keeps.
 
 use std::io::{self, Read};
 
@@ -65,8 +66,10 @@ pub(crate) struct LayerRecord {
     pub compression: Compression,
     pub blob_bytes: u64,
     pub tar_bytes: u64,
-    /// The blob's size when it is compressed, the gzip size of the tar otherwise.
-    pub compressed_bytes: u64,
+    /// The blob's size when it is compressed, the gzip size of the tar otherwise; `None` for a
+    /// plain layer read without deflating it. A record without it never stands in for reading
+    /// the layer when the size is wanted (see `Cache::get`).
+    pub compressed_bytes: Option<u64>,
     pub entries: Vec<Entry>,
     /// What the layer's package databases and Go binaries hold, for the components.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -83,7 +86,7 @@ impl PendingLayer {
     /// The record, once the scope the layer was read in has ended.
     pub(crate) fn finish(mut self) -> LayerRecord {
         if let Some(gzip) = self.gzip {
-            self.record.compressed_bytes = gzip.get();
+            self.record.compressed_bytes = Some(gzip.get());
         }
         self.record
     }
@@ -156,11 +159,13 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Reads a stored layer (its bytes from the first) to the end, deflating a plain one on `scope`.
+/// Reads a stored layer (its bytes from the first) to the end. A plain one is deflated on
+/// `scope` within `gzip`'s budget for its gzip size, or, when `gzip` is `None`, not at all (and
+/// its record has no compressed size).
 pub(crate) fn read_layer<'s>(
     stored: impl Read,
     scope: &rayon::Scope<'s>,
-    budget: &Budget,
+    gzip: Option<&Budget>,
 ) -> Result<PendingLayer> {
     let (head, rest) = peek(stored, 512).context("read the layer's first bytes")?;
     let compression = match sniff(&head) {
@@ -172,11 +177,14 @@ pub(crate) fn read_layer<'s>(
         io::Cursor::new(head).chain(rest),
     ));
     let ((entries, found), diff_id, tar_bytes, gzip) = match compression {
-        Compression::None => {
-            let mut tap = GzipTap::new(&mut blob, scope, budget.clone());
-            let entries = read_entries(&mut tap)?;
-            (entries, None, None, Some(tap.finish()))
-        }
+        Compression::None => match gzip {
+            Some(budget) => {
+                let mut tap = GzipTap::new(&mut blob, scope, budget.clone());
+                let entries = read_entries(&mut tap)?;
+                (entries, None, None, Some(tap.finish()))
+            }
+            None => (read_entries(&mut blob)?, None, None, None),
+        },
         Compression::Gzip => {
             let mut tar = Hashing::new(flate2::read::MultiGzDecoder::new(&mut blob));
             let entries = read_entries(&mut tar).context("decompress the gzip layer")?;
@@ -202,7 +210,9 @@ pub(crate) fn read_layer<'s>(
             blob_digest,
             compression,
             blob_bytes,
-            compressed_bytes: blob_bytes,
+            // A compressed blob is what the registry stores; a plain one's gzip size, if it is
+            // computed, is set when the scope has ended (`PendingLayer::finish`).
+            compressed_bytes: (compression != Compression::None).then_some(blob_bytes),
             entries,
             found,
         },
@@ -303,11 +313,15 @@ mod tests {
     }
 
     fn read(stored: &[u8]) -> LayerRecord {
+        read_with(stored, Some(&Budget::new(2)))
+    }
+
+    fn read_with(stored: &[u8], gzip: Option<&Budget>) -> LayerRecord {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
-        let pending = pool.in_place_scope(|scope| read_layer(stored, scope, &Budget::new(2)));
+        let pending = pool.in_place_scope(|scope| read_layer(stored, scope, gzip));
         pending.unwrap().finish()
     }
 
@@ -323,12 +337,28 @@ mod tests {
         assert_eq!(record.blob_digest, sha(&tar));
         assert_eq!(record.diff_id, sha(&tar));
         assert_eq!(record.tar_bytes, tar.len() as u64);
-        assert!(record.compressed_bytes > 18 && record.compressed_bytes < tar.len() as u64);
+        let compressed = record.compressed_bytes.unwrap();
+        assert!(compressed > 18 && compressed < tar.len() as u64);
         assert_eq!(record.entries[0].path, "etc/hostname");
         assert_eq!(record.entries[0].size, 8);
         // An old-style entry whose name ends in a slash is a directory, as Go reads it.
         assert_eq!(record.entries[1].kind, Kind::Dir);
         assert!(record.entries[1].dive_dir);
+    }
+
+    #[test]
+    fn a_plain_layer_read_without_gzip_has_no_compressed_size_and_the_same_rest() {
+        let tar = tar_of(&[("etc/hostname", b"webtest\n"), ("bin/sh", &[7u8; 3000])]);
+        let with = read(&tar);
+        let without = read_with(&tar, None);
+        assert_eq!(without.compressed_bytes, None);
+        assert_eq!(
+            LayerRecord {
+                compressed_bytes: with.compressed_bytes,
+                ..without
+            },
+            with
+        );
     }
 
     #[test]
@@ -345,8 +375,10 @@ mod tests {
             assert_eq!(record.blob_digest, sha(&stored));
             assert_eq!(record.tar_bytes, tar.len() as u64);
             assert_eq!(record.blob_bytes, stored.len() as u64);
-            // A compressed blob is what the registry stores.
-            assert_eq!(record.compressed_bytes, stored.len() as u64);
+            // A compressed blob is what the registry stores, whether gzip sizes are wanted or
+            // not.
+            assert_eq!(record.compressed_bytes, Some(stored.len() as u64));
+            assert_eq!(read_with(&stored, None), record);
             assert_eq!(record.entries.len(), 1);
         }
     }
@@ -396,8 +428,9 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        let result = pool
-            .in_place_scope(|scope| read_layer(&tar[..1500], scope, &Budget::new(1)).map(|_| ()));
+        let result = pool.in_place_scope(|scope| {
+            read_layer(&tar[..1500], scope, Some(&Budget::new(1))).map(|_| ())
+        });
         assert!(result.is_err());
     }
 }

@@ -4,6 +4,10 @@
 //! the bytes deleting the duplicates would save, what a registry would store, the merged
 //! filesystem, and every layer's figures.
 //!
+//! What a registry would store needs every plain layer deflated at Docker's level, which costs
+//! most of a cold analysis; [`Options::compressed_size`] turns it off, and the compressed sizes
+//! of plain layers (and so of the image) are then `None`.
+//!
 //! Layers are read in parallel and their results are cached by digest in a directory the caller
 //! chooses, so that after a source edit only the new layers are read. The crate knows nothing of
 //! the engine: give it an archive path or the bytes of an export.
@@ -59,6 +63,11 @@ pub struct Options {
     pub largest_files: usize,
     /// How many of dive's inefficient paths to list.
     pub wasted_paths: usize,
+    /// Whether plain layers are deflated for what a registry would store. Off, they are not
+    /// deflated at all, and a plain layer's `compressed_bytes` (and the image's, when it has a
+    /// plain layer) is `None`, even when the cache knows it; a layer stored compressed keeps its
+    /// blob's size, which costs nothing.
+    pub compressed_size: bool,
 }
 
 impl Default for Options {
@@ -68,6 +77,7 @@ impl Default for Options {
             threads: 0,
             largest_files: 10,
             wasted_paths: 10,
+            compressed_size: true,
         }
     }
 }
@@ -158,7 +168,10 @@ impl Analyzer {
                         .then(|| layer.diff_id.clone())
                 }
             };
-            match key.as_deref().and_then(|k| self.cache.as_ref()?.get(k)) {
+            let cached = key
+                .as_deref()
+                .and_then(|k| self.cache.as_ref()?.get(k, self.options.compressed_size));
+            match cached {
                 Some(record) => {
                     known.insert(member, (record, true));
                 }
@@ -170,11 +183,11 @@ impl Analyzer {
         let mut todo: Vec<(String, Wanted)> = wanted.into_iter().collect();
         // The largest first, so that a big layer does not start last and run alone.
         todo.sort_by_key(|(_, wanted)| std::cmp::Reverse(wanted.region.1));
-        let budget = Budget::new(self.threads);
+        let budget = self.gzip_budget();
         let results = Mutex::new(Vec::new());
         self.pool.scope(|scope| {
             for (member, wanted) in &todo {
-                let (archive, budget, results) = (&archive, &budget, &results);
+                let (archive, budget, results) = (&archive, budget.as_ref(), &results);
                 scope.spawn(move |scope| {
                     let read = archive
                         .open_region(wanted.region)
@@ -222,9 +235,9 @@ impl Analyzer {
     }
 
     fn stream_images(&self, reader: impl Read, limit: usize) -> Result<Vec<Analysis>> {
-        let budget = Budget::new(self.threads);
+        let budget = self.gzip_budget();
         let mut stream = self.pool.in_place_scope(|scope| {
-            source::read_stream(reader, scope, &budget, self.cache.as_ref())
+            source::read_stream(reader, scope, budget.as_ref(), self.cache.as_ref())
         })?;
         let images =
             layout::resolve(&mut stream, limit).context("find the image in the archive")?;
@@ -262,6 +275,14 @@ impl Analyzer {
                 self.assemble(image, records)
             })
             .collect()
+    }
+
+    /// The budget of the blocks deflated for plain layers' gzip sizes; `None` when the sizes are
+    /// not wanted and nothing is deflated.
+    fn gzip_budget(&self) -> Option<Budget> {
+        self.options
+            .compressed_size
+            .then(|| Budget::new(self.threads))
     }
 
     fn remember(&self, record: &LayerRecord) -> Result<()> {
@@ -313,7 +334,11 @@ impl Analyzer {
                 compression: record.compression,
                 tar_bytes: record.tar_bytes,
                 blob_bytes: record.blob_bytes,
-                compressed_bytes: record.compressed_bytes,
+                // Off, a plain layer's size is absent even when its cached record has it, so
+                // that what an analysis says does not depend on what ran before it.
+                compressed_bytes: record.compressed_bytes.filter(|_| {
+                    self.options.compressed_size || record.compression != Compression::None
+                }),
                 size_bytes: record.entries.iter().map(|e| e.size).sum(),
                 entries: record.entries.len() as u64,
                 cached: *cached,
@@ -325,9 +350,11 @@ impl Analyzer {
             config_digest: image.config_digest.clone(),
             manifest_digest: image.manifest_digest.clone(),
             size_bytes: layers.iter().map(|l| l.size_bytes).sum(),
-            compressed_bytes: layers.iter().map(|l| l.compressed_bytes).sum::<u64>()
-                + image.config_bytes
-                + image.manifest_bytes,
+            compressed_bytes: layers
+                .iter()
+                .map(|l| l.compressed_bytes)
+                .sum::<Option<u64>>()
+                .map(|sum| sum + image.config_bytes + image.manifest_bytes),
             efficiency: dive.efficiency,
             wasted_bytes: dive.wasted_bytes,
             reclaimable_bytes: merged.reclaimable_bytes,

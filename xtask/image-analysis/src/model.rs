@@ -23,8 +23,10 @@ pub struct Analysis {
     pub size_bytes: u64,
     /// What a registry stores for the image: every layer's compressed size (the blob when the
     /// layer is stored compressed, the gzip of the tar otherwise), plus the config blob, plus the
-    /// manifest blob when the archive carries one.
-    pub compressed_bytes: u64,
+    /// manifest blob when the archive carries one. `None` when a layer's is (the analysis was
+    /// made without [`Options::compressed_size`](crate::Options::compressed_size) and the image
+    /// has a plain layer).
+    pub compressed_bytes: Option<u64>,
     /// dive's `efficiencyScore`: the smallest copy of every path over all copies of every path.
     pub efficiency: f64,
     /// dive's `inefficientBytes`: every copy of every path that occurs in more than one layer.
@@ -50,6 +52,23 @@ pub struct Analysis {
     pub components: Components,
     /// The merged filesystem: relative paths (`usr/bin/sh`) to what is there.
     pub fs: BTreeMap<String, Node>,
+}
+
+impl Analysis {
+    /// The analysis as one made without
+    /// [`Options::compressed_size`](crate::Options::compressed_size) would be: every plain
+    /// layer's compressed size absent, and the image's when it has such a layer.
+    pub fn without_compressed_size(mut self) -> Analysis {
+        for layer in &mut self.layers {
+            if layer.compression == Compression::None {
+                layer.compressed_bytes = None;
+            }
+        }
+        if self.layers.iter().any(|l| l.compressed_bytes.is_none()) {
+            self.compressed_bytes = None;
+        }
+        self
+    }
 }
 
 /// What an image holds for a scanner.
@@ -147,8 +166,10 @@ pub struct Layer {
     /// The bytes of the layer as the archive stores it.
     pub blob_bytes: u64,
     /// What a registry stores for the layer: the blob when it is compressed, the gzip (level 6,
-    /// as Docker pushes) of the tar otherwise.
-    pub compressed_bytes: u64,
+    /// as Docker pushes) of the tar otherwise. `None` for a plain layer when the analysis was
+    /// made without [`Options::compressed_size`](crate::Options::compressed_size): it was not
+    /// deflated.
+    pub compressed_bytes: Option<u64>,
     /// The sum of the sizes of the layer's entries, as dive counts a layer's size.
     pub size_bytes: u64,
     /// The layer's tar entries.
@@ -275,7 +296,7 @@ mod tests {
             config_digest: String::new(),
             manifest_digest: None,
             size_bytes: 0,
-            compressed_bytes: 0,
+            compressed_bytes: None,
             efficiency: 1.0,
             wasted_bytes: 0,
             reclaimable_bytes: 0,

@@ -198,12 +198,13 @@ fn named_digest(name: &str, compression: Compression) -> Option<String> {
     (compression == Compression::None && is_sha256(&digest)).then_some(digest)
 }
 
-/// Reads a `docker save` stream to its end: JSON members are kept, layers are read on `scope`,
-/// or drained and checked when the cache already holds them.
+/// Reads a `docker save` stream to its end: JSON members are kept, layers are read on `scope`
+/// (a plain one deflated within `gzip`'s budget, or not at all when it is `None`), or drained and
+/// checked when the cache already holds them (with the compressed size, if `gzip` wants it).
 pub(crate) fn read_stream<'s>(
     reader: impl Read,
     scope: &rayon::Scope<'s>,
-    budget: &Budget,
+    gzip: Option<&Budget>,
     cache: Option<&Cache>,
 ) -> Result<Stream> {
     let mut found = Stream::default();
@@ -247,7 +248,7 @@ pub(crate) fn read_stream<'s>(
         };
         let known = cache.and_then(|cache| {
             let key = named_digest(&name, compression).or_else(|| cache.name(&name, size))?;
-            cache.get(&key)
+            cache.get(&key, gzip.is_some())
         });
         let met = match known {
             Some(record) => {
@@ -265,7 +266,7 @@ pub(crate) fn read_stream<'s>(
                 }
                 Met::Cached(Box::new(record))
             }
-            None => match read_layer(io::Cursor::new(head).chain(rest), scope, budget) {
+            None => match read_layer(io::Cursor::new(head).chain(rest), scope, gzip) {
                 Ok(pending) => Met::Read(Box::new(pending)),
                 Err(err) => Met::Failed(format!("{err:#}")),
             },

@@ -280,6 +280,27 @@ fn analyzer(cache: Option<&std::path::Path>) -> Analyzer {
     .unwrap()
 }
 
+/// An analyser that does not deflate plain layers for their compressed size.
+fn analyzer_without_compressed_size(cache: Option<&std::path::Path>) -> Analyzer {
+    Analyzer::new(Options {
+        cache_dir: cache.map(|p| p.to_path_buf()),
+        threads: 2,
+        compressed_size: false,
+        ..Options::default()
+    })
+    .unwrap()
+}
+
+/// An analysis with every compressed size taken out, to compare the rest.
+fn without_compressed_sizes(a: &Analysis) -> Analysis {
+    let mut a = a.clone();
+    a.compressed_bytes = None;
+    for layer in &mut a.layers {
+        layer.compressed_bytes = None;
+    }
+    a
+}
+
 fn from_file(analyzer: &Analyzer, bytes: &[u8]) -> Analysis {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(bytes).unwrap();
@@ -364,23 +385,30 @@ fn compressed_bytes_are_the_blobs_or_the_gzip_of_the_tar_plus_config_and_manifes
     for layer in &plain.layers {
         assert_eq!(layer.compression, Compression::None);
         assert_eq!(layer.blob_bytes, layer.tar_bytes);
-        assert!(layer.compressed_bytes < layer.tar_bytes / 2, "{layer:?}");
+        assert!(
+            layer.compressed_bytes.unwrap() < layer.tar_bytes / 2,
+            "{layer:?}"
+        );
     }
     let config_len = config(&layers).len() as u64;
-    let layers_sum: u64 = plain.layers.iter().map(|l| l.compressed_bytes).sum();
-    assert_eq!(plain.compressed_bytes, layers_sum + config_len);
+    let layers_sum: u64 = plain
+        .layers
+        .iter()
+        .map(|l| l.compressed_bytes.unwrap())
+        .sum();
+    assert_eq!(plain.compressed_bytes, Some(layers_sum + config_len));
     let zstd = from_file(&analyzer, &oci(&layers, Stored::Zstd, false, false));
     assert!(zstd.manifest_digest.is_some());
     for layer in &zstd.layers {
         assert_eq!(layer.compression, Compression::Zstd);
-        assert_eq!(layer.compressed_bytes, layer.blob_bytes);
+        assert_eq!(layer.compressed_bytes, Some(layer.blob_bytes));
         assert_eq!(
             layer.media_type,
             "application/vnd.oci.image.layer.v1.tar+zstd"
         );
     }
     let blobs: u64 = zstd.layers.iter().map(|l| l.blob_bytes).sum();
-    assert!(zstd.compressed_bytes > blobs + config_len);
+    assert!(zstd.compressed_bytes.unwrap() > blobs + config_len);
     assert_eq!(plain.config_digest, zstd.config_digest);
 }
 
@@ -537,4 +565,94 @@ fn every_image_of_an_archive_is_analysed_with_its_shared_layers_read_once() {
     // The single-image calls give the first image.
     assert_eq!(analyzer.analyze_file(file.path()).unwrap(), all[0]);
     assert_eq!(analyzer.analyze_stream(both.as_slice()).unwrap(), all[0]);
+}
+
+#[test]
+fn without_the_compressed_size_plain_layers_have_none_and_every_other_figure_is_the_same() {
+    let layers = churn();
+    let on = analyzer(None);
+    let off = analyzer_without_compressed_size(None);
+    for (name, bytes) in [
+        ("classic", classic(&layers)),
+        ("oci plain", oci(&layers, Stored::Plain, false, false)),
+        ("docker 25", oci(&layers, Stored::Plain, false, true)),
+    ] {
+        let full = from_file(&on, &bytes);
+        let file = from_file(&off, &bytes);
+        let stream = off.analyze_stream(bytes.as_slice()).unwrap();
+        assert_eq!(file, stream, "{name}: the file and the stream differ");
+        // Absent, not zero: the image's and every plain layer's.
+        assert_eq!(file.compressed_bytes, None, "{name}");
+        assert!(
+            file.layers.iter().all(|l| l.compressed_bytes.is_none()),
+            "{name}"
+        );
+        assert!(full.compressed_bytes.is_some(), "{name}");
+        // dive's figures, and everything else, are those of the full analysis.
+        assert_eq!(
+            (file.efficiency, file.wasted_bytes, &file.wasted_paths),
+            (full.efficiency, full.wasted_bytes, &full.wasted_paths),
+            "{name}"
+        );
+        assert_eq!(file, without_compressed_sizes(&full), "{name}");
+        assert_eq!(file, full.clone().without_compressed_size(), "{name}");
+        // The absent size is written as null and reads back as absent.
+        let value = serde_json::to_value(&file).unwrap();
+        assert!(value["compressed_bytes"].is_null(), "{name}");
+        assert!(value["layers"][0]["compressed_bytes"].is_null(), "{name}");
+        assert_eq!(serde_json::from_value::<Analysis>(value).unwrap(), file);
+    }
+    // A layer stored compressed keeps its blob's size: that costs nothing.
+    for stored in [Stored::Gzip, Stored::Zstd] {
+        let bytes = oci(&layers, stored, false, false);
+        let full = from_file(&on, &bytes);
+        let light = from_file(&off, &bytes);
+        assert!(light.compressed_bytes.is_some());
+        assert_eq!(light, full);
+        assert_eq!(full.clone().without_compressed_size(), full);
+    }
+}
+
+#[test]
+fn a_cache_filled_without_the_compressed_size_gives_the_real_one_when_it_is_wanted() {
+    let layers = churn();
+    let cold = from_file(&analyzer(None), &classic(&layers));
+    for stream in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let analyse = |analyzer: &Analyzer, bytes: &[u8]| {
+            if stream {
+                analyzer.analyze_stream(bytes).unwrap()
+            } else {
+                from_file(analyzer, bytes)
+            }
+        };
+        let off = analyzer_without_compressed_size(Some(dir.path()));
+        let on = analyzer(Some(dir.path()));
+        let bytes = classic(&layers);
+        // A file's run leaves the member names a stream needs to know its layers.
+        from_file(&off, &bytes);
+        let light = analyse(&off, &bytes);
+        assert!(light.layers.iter().all(|l| l.cached));
+        assert_eq!(light.compressed_bytes, None);
+        // The records lack the size: the layers are read again, deflated this time.
+        let full = analyse(&on, &bytes);
+        assert!(full.layers.iter().all(|l| !l.cached), "{:?}", full.layers);
+        assert_eq!(
+            full.compressed_bytes, cold.compressed_bytes,
+            "stream: {stream}"
+        );
+        let sizes = |a: &Analysis| -> Vec<Option<u64>> {
+            a.layers.iter().map(|l| l.compressed_bytes).collect()
+        };
+        assert_eq!(sizes(&full), sizes(&cold));
+        assert!(sizes(&full).iter().all(|size| size.is_some()));
+        // Now the whole records serve both, and each still says what it was asked.
+        let again = analyse(&on, &bytes);
+        assert!(again.layers.iter().all(|l| l.cached));
+        assert_eq!(again.compressed_bytes, cold.compressed_bytes);
+        let light = analyse(&off, &bytes);
+        assert!(light.layers.iter().all(|l| l.cached));
+        assert_eq!(light.compressed_bytes, None);
+        assert!(light.layers.iter().all(|l| l.compressed_bytes.is_none()));
+    }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask analyze IMAGE|ARCHIVE`: the image analysis alone, as dive's `--source
 //! docker-archive` gives it. An archive file (any `docker save` layout) is read without the
 //! engine, which is not even connected to; an image name is exported from the engine. The JSON
-//! is the image entry `compare` writes to `report.json`, without the run.
+//! is the image entry `compare` writes to `report.json`, without the run; with
+//! `--no-compressed-size` its `compressed_bytes` is null, for plain layers are not deflated.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use crate::analysis::{self, Analyses, Cache};
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::error::UsageError;
+use crate::model::ImageReport;
 use crate::report;
 use crate::report::progress::Progress;
 
@@ -28,6 +30,11 @@ pub struct Args {
     /// in target/xtask/analysis-cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not deflate plain layers for what a registry would store, most of a cold analysis's
+    /// time: the compressed size is then not computed (null in the JSON); every other figure is
+    /// the same.
+    #[arg(long)]
+    pub no_compressed_size: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +58,8 @@ pub struct Plan {
     pub source: Source,
     pub format: Format,
     pub cache: Cache,
+    /// Whether the compressed size is computed.
+    pub compressed_size: bool,
 }
 
 impl Plan {
@@ -76,6 +85,7 @@ impl Plan {
             source,
             format: args.format,
             cache,
+            compressed_size: !args.no_compressed_size,
         })
     }
 }
@@ -93,7 +103,11 @@ fn looks_like_a_path(source: &str) -> bool {
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let plan = Plan::new(ctx, args)?;
-    let analyses = Analyses::new(&plan.cache)?;
+    let analyses = if plan.compressed_size {
+        Analyses::new(&plan.cache)?
+    } else {
+        Analyses::without_compressed_size(&plan.cache)?
+    };
     let progress = Progress::new(ctx.style);
     let (image, analysis) = match &plan.source {
         Source::Archive(path) => {
@@ -125,9 +139,22 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     };
     match plan.format {
         Format::Table => print!("{}", report::analysis(&image, &analysis, ctx.style)),
+        Format::Json if analysis.compressed_bytes.is_none() => {
+            print!("{}", without_compressed_size(&image)?)
+        }
         Format::Json => print!("{}", report::image_json(&image)),
     }
     Ok(())
+}
+
+/// The image entry as `report::image_json` writes it, with `compressed_bytes` null: the entry's
+/// number stands for nothing when the analysis did not compute the size.
+fn without_compressed_size(image: &ImageReport) -> Result<String> {
+    let mut entry = serde_json::to_value(image).context("serialise the image entry")?;
+    entry["compressed_bytes"] = serde_json::Value::Null;
+    let mut text = serde_json::to_string_pretty(&entry).context("serialise the image entry")?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// The variant of a tag as `compare` names it: what follows the last colon of the name.
@@ -150,6 +177,34 @@ mod tests {
         assert_eq!(variant("webtest:multistage"), "multistage");
         assert_eq!(variant("localhost:5000/webtest"), "latest");
         assert_eq!(variant("webtest-base/rust:1.95.0"), "1.95.0");
+    }
+
+    #[test]
+    fn the_entry_without_the_compressed_size_is_the_entry_with_null_there() {
+        let layers = [crate::analysis::tests::layer(&[("a", "0123")])];
+        let archive = crate::analysis::tests::image(&layers);
+        let analysis = crate::analysis::analyze(archive.as_slice()).unwrap();
+        let facts = crate::engine::ImageFacts {
+            id: analysis.config_digest.clone(),
+            size: analysis.size_bytes,
+            layers: analysis.layers.iter().map(|l| l.diff_id.clone()).collect(),
+            labels: Default::default(),
+            user: "10001".into(),
+            entrypoint: Vec::new(),
+            cmd: vec!["/x".into()],
+            exposed_ports: Vec::new(),
+            healthcheck: None,
+        };
+        let image = analysis::image_report("y", "x:y", &facts, &[], &analysis);
+        let full: serde_json::Value = serde_json::from_str(&report::image_json(&image)).unwrap();
+        let text = without_compressed_size(&image).unwrap();
+        assert!(text.ends_with("}\n"));
+        let mut light: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The field is there, null, and everything else is as compare writes it.
+        assert!(light["compressed_bytes"].is_null());
+        assert!(full["compressed_bytes"].as_u64().unwrap() > 0);
+        light["compressed_bytes"] = full["compressed_bytes"].clone();
+        assert_eq!(light, full);
     }
 
     #[test]

@@ -88,6 +88,13 @@ pub struct AnalysisTimes {
     pub dive_edit_s: Vec<f64>,
     /// How many layers the edited image shares with the original.
     pub shared_layers: usize,
+    /// Ours without the compressed size (plain layers not deflated, which dive does not do
+    /// either), cold, from a cache of its own. Empty in files written before it was measured.
+    #[serde(default)]
+    pub ours_no_compressed_cold_s: Vec<f64>,
+    /// The same after the edit, with the cache its cold run left.
+    #[serde(default)]
+    pub ours_no_compressed_edit_s: Vec<f64>,
 }
 
 /// What `bench --against-dive` measured.

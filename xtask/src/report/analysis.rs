@@ -38,7 +38,7 @@ pub fn render(image: &ImageReport, analysis: &Analysis, style: Style) -> String 
         ),
         (
             "compressed",
-            human_bytes(image.compressed_bytes),
+            compressed(analysis.compressed_bytes),
             "what a registry stores: the layers gzipped, config, manifest",
         ),
         (
@@ -89,7 +89,7 @@ pub fn render(image: &ImageReport, analysis: &Analysis, style: Style) -> String 
         layers.add_row([
             (index + 1).to_string(),
             human_bytes(layer.size_bytes),
-            human_bytes(layer.compressed_bytes),
+            compressed(layer.compressed_bytes),
             stored.to_string(),
             if layer.cached { "hit" } else { "read" }.to_string(),
             truncate(&layer.diff_id, 19),
@@ -127,6 +127,12 @@ pub fn render(image: &ImageReport, analysis: &Analysis, style: Style) -> String 
         );
     }
     out
+}
+
+/// A compressed size, or what stands for one the analysis did not compute
+/// (`--no-compressed-size`).
+fn compressed(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "not computed".to_string(), human_bytes)
 }
 
 fn right_align(table: &mut comfy_table::Table, columns: &[usize]) {

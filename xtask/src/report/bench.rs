@@ -99,7 +99,8 @@ pub fn bench_http(bench: &HttpBench) -> String {
 }
 
 /// The analysis against dive: per image, the medians and spreads of both tools' times, and our
-/// time as a share of dive's.
+/// time as a share of dive's; then ours without the compressed size (which dive does not compute
+/// either) against dive's same times, when the file has it.
 pub fn bench_dive(bench: &DiveBench) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -134,6 +135,17 @@ pub fn bench_dive(bench: &DiveBench) -> String {
             cell(&image.dive_edit_s),
             median(&image.ours_edit_s) / median(&image.dive_edit_s).max(1e-9)
         );
+        if !image.ours_no_compressed_cold_s.is_empty() {
+            let _ = writeln!(
+                out,
+                "  ours without the compressed size (no gzip): cold {} ours/dive {:.2} \
+                 (target ≤ 1), after edit {} ours/dive {:.2}",
+                cell(&image.ours_no_compressed_cold_s),
+                median(&image.ours_no_compressed_cold_s) / median(&image.dive_cold_s).max(1e-9),
+                cell(&image.ours_no_compressed_edit_s),
+                median(&image.ours_no_compressed_edit_s) / median(&image.dive_edit_s).max(1e-9)
+            );
+        }
     }
     out
 }
@@ -141,7 +153,7 @@ pub fn bench_dive(bench: &DiveBench) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::bench::{LoadSample, ServiceFigures};
+    use crate::model::bench::{AnalysisTimes, LoadSample, ServiceFigures};
 
     fn service(name: &str, rps: f64, cpu_ms: f64) -> ServiceFigures {
         ServiceFigures {
@@ -172,6 +184,29 @@ mod tests {
         }
     }
 
+    fn times(no_compressed: bool) -> AnalysisTimes {
+        AnalysisTimes {
+            image: "webtest:simples".into(),
+            size_bytes: 1_020_000_000,
+            layers: 9,
+            ours_cold_s: vec![7.9, 8.1, 7.8],
+            dive_cold_s: vec![2.4, 2.5, 2.3],
+            ours_edit_s: vec![0.5, 0.4, 0.6],
+            dive_edit_s: vec![2.0, 2.1, 2.2],
+            shared_layers: 8,
+            ours_no_compressed_cold_s: if no_compressed {
+                vec![1.2, 1.1, 1.3]
+            } else {
+                Vec::new()
+            },
+            ours_no_compressed_edit_s: if no_compressed {
+                vec![0.2, 0.3, 0.1]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     #[test]
     fn a_server_that_waited_for_requests_is_named_with_its_busy_share() {
         // Rust used 4.1 s of CPU in 10 s (41 %), Go 9.6 s (96 %): only Rust's rate was wrk's.
@@ -195,5 +230,46 @@ mod tests {
         ]));
         assert!(!text.contains("note:"), "{text}");
         assert!(text.contains("rust serves 2.00x"), "{text}");
+    }
+
+    #[test]
+    fn ours_without_the_compressed_size_gets_a_line_of_its_own_against_dive() {
+        let text = bench_dive(&DiveBench {
+            dive: "dive 0.13.1".into(),
+            images: vec![times(true)],
+        });
+        assert!(
+            text.contains("cold:       ours 7.90 (7.80–8.10)")
+                && text.contains("ours/dive 3.29 (target ≤ 1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("after edit: ours 0.50 (0.40–0.60)")
+                && text.contains("ours/dive 0.24 (target ≤ 0.33)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ours without the compressed size (no gzip): cold 1.20 (1.10–1.30) ours/dive 0.50 \
+                 (target ≤ 1), after edit 0.20 (0.10–0.30) ours/dive 0.10"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_from_before_the_light_analysis_reads_and_renders_as_it_did() {
+        let mut old = serde_json::to_value(times(false)).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("ours_no_compressed_cold_s");
+        fields.remove("ours_no_compressed_edit_s");
+        let read: AnalysisTimes = serde_json::from_value(old).unwrap();
+        assert_eq!(read, times(false));
+        let text = bench_dive(&DiveBench {
+            dive: "dive 0.13.1".into(),
+            images: vec![read],
+        });
+        assert!(!text.contains("without the compressed size"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 }
