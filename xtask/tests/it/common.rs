@@ -2,16 +2,45 @@
 //! through the docker CLI (independently of the xtask's own engine code), and temporary
 //! manifests. These tests drive the real engine; when it cannot be reached they fail and say why.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Tests in one binary run on threads; the ones that use the engine take turns, because they
 /// share tags and the host port.
 static ENGINE: Mutex<()> = Mutex::new(());
 
+/// One test's turn on the engine: held while the test runs, and on its end the time it held the
+/// engine is added to `target/xtask-tests/durations.tsv`, which `.ci/run` prints slowest first,
+/// so that a CI run that grows says which test grew.
+pub struct Turn {
+    _guard: MutexGuard<'static, ()>,
+    started: Instant,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let line = format!("{:.1}\t{test}\n", self.started.elapsed().as_secs_f64());
+        let path = root().join("target/xtask-tests/durations.tsv");
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
+}
+
 /// Takes the engine for one test, after checking that it answers.
-pub fn engine() -> MutexGuard<'static, ()> {
+pub fn engine() -> Turn {
     let guard = ENGINE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -19,7 +48,10 @@ pub fn engine() -> MutexGuard<'static, ()> {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output();
     match out {
-        Ok(out) if out.status.success() => guard,
+        Ok(out) if out.status.success() => Turn {
+            _guard: guard,
+            started: Instant::now(),
+        },
         Ok(out) => panic!(
             "these tests need a running Docker engine, and `docker version` fails: {}\nstart the daemon (or set DOCKER_HOST) and run the tests again",
             String::from_utf8_lossy(&out.stderr).trim()
