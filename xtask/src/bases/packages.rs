@@ -1,6 +1,7 @@
 //! The Debian side of the local bases: the signed package index of each set of suites the
-//! recipes name, read at most once per run, and the lock file beside the manifest (`docker/images.lock` for `docker/images.yaml`) that pins the
-//! packages of every recipe by name, version and SHA256.
+//! recipes name, read at most once per run, and the lock file beside the manifest
+//! (`docker/images.lock` for `docker/images.yaml`) that pins the packages of every recipe by
+//! name, version and SHA256.
 //!
 //! With a lock file, a base is made of exactly the locked packages, each checked against the
 //! signed index (`debimage::resolve_locked`), so that it comes out the same on another day or
