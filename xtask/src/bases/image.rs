@@ -83,15 +83,16 @@ pub(super) async fn local_base(
         Some(_) => Some(host_toolchain(ctx)?),
         None => None,
     };
+    let source = plan.source_of(recipe);
     let tag = match &toolchain {
         Some(toolchain) => format!("{}:{}", recipe.image, toolchain.version),
-        None => format!("{}:{}", recipe.image, plan.suite()),
+        None => format!("{}:{}", recipe.image, super::suites_tag(&source.suites)),
     };
     // The lock entry is known without the network, so an up-to-date base needs none.
     let entry = packages.entry(name, recipe).await?;
     let digest = recipe_digest(&Inputs {
         recipe,
-        source: &plan.source,
+        source: &source,
         entry: &entry,
         toolchain: toolchain.as_ref().map(|t| t.verbose.as_str()),
         host_cas: &debian_recipe(name, recipe).local_ca_certificates,
@@ -156,11 +157,12 @@ pub(super) async fn local_base(
         ),
         (
             "io.webtest.xtask.source".to_string(),
+            // The suites joined with `,`, so that the label keeps its three words.
             format!(
                 "{} {} {}",
-                plan.source.mirror,
-                plan.suite(),
-                plan.source.arch
+                source.mirror,
+                source.suites.join(","),
+                source.arch
             ),
         ),
     ]);
@@ -367,6 +369,7 @@ mod tests {
             user: None,
             links: Default::default(),
             files: vec![],
+            suites: None,
         }
     }
 

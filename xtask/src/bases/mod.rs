@@ -18,7 +18,7 @@ use anyhow::Result;
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::error::Fix;
-use crate::manifest::{Base, BuildArgs, Manifest};
+use crate::manifest::{Base, BuildArgs, Debian, Manifest, Recipe};
 use crate::report::progress::Progress;
 
 use image::Site;
@@ -36,7 +36,8 @@ pub struct Args {
     /// The Debian mirror to take packages from (default: the manifest's `debian.mirror`).
     #[arg(long, value_name = "URL")]
     pub mirror: Option<String>,
-    /// The Debian suite, such as bookworm (default: the manifest's `debian.suite`).
+    /// The Debian suite of the recipes that name no `suites` of their own, such as bookworm
+    /// (default: the manifest's `debian.suite`). A recipe's own `suites` are kept.
     #[arg(long, value_name = "NAME")]
     pub suite: Option<String>,
     /// Where downloaded indexes and packages are kept, relative to the workspace root (default:
@@ -56,6 +57,9 @@ pub enum Rebuild {
 /// What `bases` does, decided once from the flags and the manifest.
 pub struct Plan {
     pub rebuild: Rebuild,
+    /// The source of the recipes that name no `suites`: the manifest's `debian` section, with
+    /// `--mirror` and `--suite` applied. A recipe's own suites replace its `suites` alone
+    /// (see [`Plan::source_of`]).
     pub source: debimage::Source,
     /// The download cache, absolute.
     pub cache: PathBuf,
@@ -88,12 +92,7 @@ impl Plan {
             } else {
                 Rebuild::IfChanged
             },
-            source: debimage::Source {
-                mirror: args.mirror.clone().unwrap_or_else(|| debian.mirror.clone()),
-                suites: vec![args.suite.clone().unwrap_or_else(|| debian.suite.clone())],
-                arch: debian.arch.clone(),
-                components: debian.components.clone(),
-            },
+            source: default_source(debian, args),
             lock: LockPlan::new(&ctx.root, &manifest.path, args.update),
             dir: manifest
                 .path
@@ -102,10 +101,59 @@ impl Plan {
         }
     }
 
-    /// The suite the bases come from (the plan has exactly one).
-    pub fn suite(&self) -> &str {
-        self.source.suites.first().map_or("", String::as_str)
+    /// Where a recipe's packages come from: its own `suites`, or the plan's suite.
+    pub fn source_of(&self, recipe: &Recipe) -> debimage::Source {
+        recipe_source(&self.source, recipe)
     }
+}
+
+/// The source of the recipes that name no suites: the manifest's `debian` section, with
+/// `--mirror` and `--suite` applied.
+fn default_source(debian: &Debian, args: &Args) -> debimage::Source {
+    debimage::Source {
+        mirror: args.mirror.clone().unwrap_or_else(|| debian.mirror.clone()),
+        suites: vec![args.suite.clone().unwrap_or_else(|| debian.suite.clone())],
+        arch: debian.arch.clone(),
+        components: debian.components.clone(),
+    }
+}
+
+/// `default` with the recipe's own suites, when it names any: the mirror, the architecture
+/// and the components are the manifest's for every recipe.
+fn recipe_source(default: &debimage::Source, recipe: &Recipe) -> debimage::Source {
+    match &recipe.suites {
+        Some(suites) => debimage::Source {
+            suites: suites.clone(),
+            ..default.clone()
+        },
+        None => default.clone(),
+    }
+}
+
+/// The suites of a source in words, for messages: `bookworm + bookworm-backports`.
+fn suites_shown(source: &debimage::Source) -> String {
+    source.suites.join(" + ")
+}
+
+/// The tag of a stand-in made from `suites`: the first suite, then each other without the
+/// first's name in front, joined with `-`. `[bookworm]` gives `bookworm`, `[bookworm,
+/// bookworm-backports]` gives `bookworm-backports`, `[bookworm, bookworm-updates,
+/// bookworm-backports]` gives `bookworm-updates-backports`, `[trixie, sid]` gives `trixie-sid`.
+/// The manifest allows only what a tag may hold in a suite's name.
+fn suites_tag(suites: &[String]) -> String {
+    let Some((first, rest)) = suites.split_first() else {
+        return String::new();
+    };
+    let mut tag = first.clone();
+    for suite in rest {
+        let own = suite
+            .strip_prefix(first.as_str())
+            .and_then(|tail| tail.strip_prefix('-'))
+            .unwrap_or(suite);
+        tag.push('-');
+        tag.push_str(own);
+    }
+    tag
 }
 
 impl LockPlan {
@@ -332,6 +380,140 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipe_takes_its_own_suites_or_the_plans_and_is_tagged_with_them() {
+        let manifest = |suites: &str| -> Recipe {
+            serde_yaml::from_str(&format!(
+                "image: webtest-base/go\npackages: [dash]\n{suites}"
+            ))
+            .unwrap()
+        };
+        let default = debimage::Source {
+            mirror: "http://mirror/debian".into(),
+            ..debimage::Source::default()
+        };
+        let own = recipe_source(
+            &default,
+            &manifest("suites: [bookworm, bookworm-backports]\n"),
+        );
+        assert_eq!(own.suites, ["bookworm", "bookworm-backports"]);
+        assert_eq!(
+            (own.mirror.as_str(), own.arch.as_str()),
+            ("http://mirror/debian", "amd64"),
+            "the mirror and the architecture are the manifest's"
+        );
+        assert_eq!(recipe_source(&default, &manifest("")), default);
+        assert_eq!(suites_shown(&own), "bookworm + bookworm-backports");
+
+        let tag =
+            |suites: &[&str]| suites_tag(&suites.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(tag(&["bookworm"]), "bookworm");
+        assert_eq!(
+            tag(&["bookworm", "bookworm-backports"]),
+            "bookworm-backports"
+        );
+        assert_eq!(
+            tag(&["bookworm", "bookworm-updates", "bookworm-backports"]),
+            "bookworm-updates-backports"
+        );
+        assert_eq!(tag(&["trixie", "sid"]), "trixie-sid");
+        // Only a whole name is taken off: `bookwormish` is not a suite of bookworm's.
+        assert_eq!(tag(&["bookworm", "bookwormish"]), "bookworm-bookwormish");
+    }
+
+    #[test]
+    fn the_suite_flag_moves_only_the_recipes_that_name_no_suites() {
+        let debian = Debian::default();
+        let args = Args {
+            suite: Some("trixie".into()),
+            ..Args::default()
+        };
+        let default = default_source(&debian, &args);
+        assert_eq!(default.suites, ["trixie"]);
+        let go: Recipe = serde_yaml::from_str(
+            "image: webtest-base/go\nsuites: [bookworm, bookworm-backports]\npackages: [dash]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            recipe_source(&default, &go).suites,
+            ["bookworm", "bookworm-backports"]
+        );
+        assert_eq!(
+            default_source(&debian, &Args::default()).suites,
+            ["bookworm"]
+        );
+    }
+
+    /// Every lock file of the project, read as `bases` reads it, pins each recipe of its manifest
+    /// for the suites that recipe names: the Go app's, rewritten for bookworm-backports, and the
+    /// others, written before a recipe could name suites, alike.
+    #[test]
+    fn every_committed_lock_matches_the_suites_of_its_recipes() {
+        let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker");
+        for file in ["images.yaml", "go.yaml", "frontend.yaml"] {
+            let manifest = Manifest::load(&docker.join(file)).unwrap();
+            let lock = debimage::Lock::read(&manifest.path.with_extension("lock"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{file} has a lock file"));
+            let default = default_source(&manifest.debian, &Args::default());
+            for (name, recipe) in &manifest.recipes {
+                let source = recipe_source(&default, recipe);
+                let entry = lock.entry(name).unwrap();
+                entry
+                    .check(&packages::debian_recipe(name, recipe), &source)
+                    .unwrap_or_else(|err| panic!("{file}: {err}"));
+                assert_eq!(entry.source.suites, source.suites, "{file} {name}");
+            }
+        }
+        let go = Manifest::load(&docker.join("go.yaml")).unwrap();
+        let lock = debimage::Lock::read(&docker.join("go.lock"))
+            .unwrap()
+            .unwrap();
+        let toolchain = lock.entry("go-toolchain").unwrap();
+        let go_1_23 = toolchain
+            .packages
+            .iter()
+            .find(|p| p.name == "golang-1.23-go")
+            .expect("go.lock pins golang-1.23-go");
+        assert!(go_1_23.version.contains("~bpo12"), "{}", go_1_23.version);
+        assert!(toolchain
+            .packages
+            .iter()
+            .all(|p| p.name != "golang-1.19-go"));
+        assert_eq!(go.recipes.len(), lock.recipes.len());
+    }
+
+    /// The Go toolchain's entry as the lock held it before the recipe named its suites: it
+    /// still reads, and is told apart as out of date, with the suites as the first difference.
+    #[test]
+    fn a_lock_made_before_the_recipe_named_its_suites_reads_and_is_out_of_date() {
+        let before = format!(
+            "version: 1\nrecipes:\n  go-toolchain:\n    source:\n      suites:\n      - bookworm\n      \
+             arch: amd64\n      components:\n      - main\n    inputs:\n      packages:\n      \
+             - golang-1.19-go\n      - ca-certificates\n      - dash\n      - base-files\n      \
+             - base-passwd\n      dependencies: true\n      required: false\n      exclude: []\n    \
+             packages:\n    - name: golang-1.19-go\n      version: 1.19.8-2\n      \
+             architecture: amd64\n      filename: pool/main/g/golang-1.19/golang-1.19-go_1.19.8-2_amd64.deb\n      \
+             sha256: {}\n      size: 1\n",
+            "a".repeat(64)
+        );
+        let lock = debimage::Lock::from_yaml(&before).unwrap();
+        let go = Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/go.yaml"))
+            .unwrap();
+        let recipe = &go.recipes["go-toolchain"];
+        let source = recipe_source(&default_source(&go.debian, &Args::default()), recipe);
+        let err = lock
+            .entry("go-toolchain")
+            .unwrap()
+            .check(&packages::debian_recipe("go-toolchain", recipe), &source)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the lock entry of recipe `go-toolchain` was made for suites [bookworm], and it is \
+             now [bookworm, bookworm-backports]: the lock is out of date"
+        );
+    }
 
     #[test]
     fn the_lock_sits_beside_the_manifest_and_the_update_command_names_it() {

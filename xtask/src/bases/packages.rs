@@ -1,6 +1,7 @@
-//! The Debian side of the local bases: the signed package index, read at most once per run, and
-//! the lock file beside the manifest (`docker/images.lock` for `docker/images.yaml`) that pins the
-//! packages of every recipe by name, version and SHA256.
+//! The Debian side of the local bases: the signed package index of each set of suites the
+//! recipes name, read at most once per run, and the lock file beside the manifest
+//! (`docker/images.lock` for `docker/images.yaml`) that pins the packages of every recipe by
+//! name, version and SHA256.
 //!
 //! With a lock file, a base is made of exactly the locked packages, each checked against the
 //! signed index (`debimage::resolve_locked`), so that it comes out the same on another day or
@@ -8,7 +9,7 @@
 //! Where there is no lock file yet, the first base that needs one writes it, as cargo writes
 //! `Cargo.lock`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -23,13 +24,15 @@ use crate::report::progress::Progress;
 /// How many changed packages `--update` lists one by one before it only counts them.
 const CHANGES_LISTED: usize = 20;
 
-/// The index and the lock of one run, each read when first needed.
+/// The indexes and the lock of one run, each read when first needed.
 pub(super) struct Packages<'a> {
     manifest: &'a Manifest,
     plan: &'a Plan,
     progress: &'a Progress,
     client: Option<reqwest::Client>,
-    index: Option<Index>,
+    /// One index per set of suites (`[bookworm]`, `[bookworm, bookworm-backports]`): the
+    /// mirror, the architecture and the components are the same for every recipe.
+    indexes: HashMap<Vec<String>, Index>,
     lock: LockState,
 }
 
@@ -47,7 +50,7 @@ impl<'a> Packages<'a> {
             plan,
             progress,
             client: None,
-            index: None,
+            indexes: HashMap::new(),
             lock: LockState::Unread,
         }
     }
@@ -65,10 +68,13 @@ impl<'a> Packages<'a> {
     pub(super) async fn update_lock(&mut self) -> Result<()> {
         // A broken old lock is exactly what an update replaces, so it only serves the comparison.
         let old = Lock::read(&self.plan.lock.path).ok().flatten();
-        self.load_index().await?;
-        let index = self.index.as_ref().expect("the index was just read");
+        let (manifest, plan) = (self.manifest, self.plan);
+        for recipe in manifest.recipes.values() {
+            self.index(&plan.source_of(recipe)).await?;
+        }
         let mut lock = Lock::default();
-        for (name, recipe) in &self.manifest.recipes {
+        for (name, recipe) in &manifest.recipes {
+            let index = &self.indexes[&plan.source_of(recipe).suites];
             let debian = debian_recipe(name, recipe);
             let resolution = debimage::resolve(index, &debian)
                 .with_context(|| format!("resolve the packages of {name}"))?;
@@ -137,7 +143,7 @@ impl<'a> Packages<'a> {
         let what = || format!("take the packages pinned in {}", self.plan.lock.shown);
         let entry = lock.entry(name).with_context(what)?;
         entry
-            .check(&debian_recipe(name, recipe), &self.plan.source)
+            .check(&debian_recipe(name, recipe), &self.plan.source_of(recipe))
             .with_context(what)?;
         Ok(entry.clone())
     }
@@ -149,24 +155,29 @@ impl<'a> Packages<'a> {
         recipe: &Recipe,
         entry: &LockEntry,
     ) -> Result<Resolution> {
-        self.load_index().await?;
-        let index = self.index.as_ref().expect("the index was just read");
+        let plan = self.plan;
+        let index = self.index(&plan.source_of(recipe)).await?;
         debimage::resolve_locked(index, &debian_recipe(name, recipe), entry)
-            .with_context(|| format!("take the packages pinned in {}", self.plan.lock.shown))
+            .with_context(|| format!("take the packages pinned in {}", plan.lock.shown))
     }
 
-    /// Reads the signed index once: its `InRelease` is verified against Debian's archive keys
-    /// before anything in it is used.
-    async fn load_index(&mut self) -> Result<()> {
-        if self.index.is_some() {
-            return Ok(());
+    /// The signed index of `source`'s suites, read once: each suite's `InRelease` is verified
+    /// against Debian's archive keys before anything in it is used.
+    async fn index(&mut self, source: &debimage::Source) -> Result<&Index> {
+        if !self.indexes.contains_key(&source.suites) {
+            let index = self.read_index(source).await?;
+            self.indexes.insert(source.suites.clone(), index);
         }
+        Ok(&self.indexes[&source.suites])
+    }
+
+    async fn read_index(&mut self, source: &debimage::Source) -> Result<Index> {
         let client = self.client()?;
         let (plan, progress) = (self.plan, self.progress);
+        let suites = super::suites_shown(source);
         let phase = progress.phase(&format!(
-            "reading the signed {} index of {}",
-            plan.suite(),
-            plan.source.mirror
+            "reading the signed {suites} index of {}",
+            source.mirror
         ));
         let signers: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let on = |event: Event| {
@@ -182,21 +193,22 @@ impl<'a> Packages<'a> {
         }
         };
         let keyring = Keyring::debian();
-        let index = match debimage::fetch_index(&client, &plan.source, &keyring, &plan.cache, &on)
+        let index = match debimage::fetch_index(&client, source, &keyring, &plan.cache, &on)
             .await
             .context("read the signed package index")
         {
             Ok(index) => index,
             Err(err) => {
-                phase.fail(&format!("reading the {} index", plan.suite()));
+                phase.fail(&format!("reading the {suites} index"));
                 return Err(err);
             }
         };
         let mut signers = signers.into_inner().expect("no panic while held");
+        // Every suite is signed by the same archive keys, each named once.
+        signers.sort();
         signers.dedup();
         phase.finish(&format!(
-            "{} index: signature verified (key {}), {} packages listed",
-            plan.suite(),
+            "{suites} index: signature verified (key {}), {} packages listed",
             signers
                 .iter()
                 .map(|k| &k[k.len().saturating_sub(16)..])
@@ -204,8 +216,7 @@ impl<'a> Packages<'a> {
                 .join(", "),
             index.packages().len()
         ));
-        self.index = Some(index);
-        Ok(())
+        Ok(index)
     }
 
     fn header(&self) -> String {

@@ -114,8 +114,19 @@ pub struct Base {
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     /// The local repository name; the tag is the Rust version for a toolchain recipe and the
-    /// suite otherwise, e.g. `webtest-base/rust:1.95.0`.
+    /// suites otherwise, e.g. `webtest-base/rust:1.95.0` or `webtest-base/go:bookworm-backports`
+    /// (see `suites`).
     pub image: String,
+    /// The Debian suites the recipe's packages come from, merged as apt merges the lines of
+    /// its `sources.list`, e.g. `[bookworm, bookworm-backports]`; left out: the manifest's
+    /// `debian.suite` alone. Each suite keeps apt's default priority (backports'
+    /// is 100), so a package comes from backports only when bookworm has none of that name,
+    /// or when the recipe writes it `name/suite`. The base is tagged with the suites: the
+    /// first, then each other without the first's name in front (`bookworm-backports`).
+    /// (Left out of the recipe's digest when left out of the recipe, so that the bases of
+    /// recipes without it are not made again.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suites: Option<Vec<String>>,
     #[serde(default)]
     pub packages: Vec<String>,
     /// Resolve the closure of `Depends` and `Pre-Depends` (the default), or take exactly the

@@ -217,6 +217,127 @@ fn a_base_with_an_unknown_recipe_is_an_error() {
     assert_fails(&text, 5, 41, "bases.RUST_IMAGE.offline: no recipe `nope`");
 }
 
+/// A recipe at line 5 (`recipes:` at line 4) whose `suites:` line (line 7) is `suites`.
+fn with_suites(suites: &str) -> String {
+    with(&format!(
+        "recipes:\n  go:\n    image: webtest-base/go\n    suites: {suites}\n    packages: [golang-1.23-go]\n"
+    ))
+}
+
+#[test]
+fn a_recipe_may_name_its_own_suites() {
+    let m = parse(&with_suites("[bookworm, bookworm-backports]")).unwrap();
+    assert_eq!(
+        m.recipes["go"].suites.as_deref(),
+        Some(&["bookworm".to_string(), "bookworm-backports".to_string()][..])
+    );
+    // Written out in block style, and one suite alone, are as good.
+    let m = parse(&with_suites("\n      - trixie\n      - trixie-backports")).unwrap();
+    assert_eq!(
+        m.recipes["go"].suites,
+        Some(vec!["trixie".into(), "trixie-backports".into()])
+    );
+    let m = parse(&with_suites("[sid]")).unwrap();
+    assert_eq!(m.recipes["go"].suites, Some(vec!["sid".into()]));
+    // Left out, the recipe takes `debian.suite`, and says nothing of its own.
+    let text = with("recipes:\n  go: { image: webtest-base/go, packages: [dash] }\n");
+    let m = parse(&text).unwrap();
+    assert_eq!(m.recipes["go"].suites, None);
+    assert_eq!(m.debian.suite, "bookworm");
+    // The Go app's toolchain takes Go 1.23 from bookworm-backports.
+    let go = Manifest::load(&dir().join("go.yaml")).unwrap();
+    let toolchain = &go.recipes["go-toolchain"];
+    assert_eq!(
+        toolchain.suites,
+        Some(vec!["bookworm".into(), "bookworm-backports".into()])
+    );
+    assert!(toolchain.packages.contains(&"golang-1.23-go".to_string()));
+    assert!(toolchain
+        .env
+        .iter()
+        .any(|e| e.starts_with("PATH=") && e.contains(":/usr/lib/go-1.23/bin:")));
+}
+
+#[test]
+fn suites_that_name_no_suite_are_errors_that_point_at_the_suite() {
+    assert_fails(
+        &with_suites("[]"),
+        7,
+        13,
+        "recipes.go.suites: an empty list; name at least one suite",
+    );
+    assert_fails(
+        &with_suites("[bookworm, Bookworm-Backports]"),
+        7,
+        24,
+        "recipes.go.suites[1]: `Bookworm-Backports` is not a Debian suite; use lowercase letters",
+    );
+    assert_fails(
+        &with_suites("[bookworm, bookworm/updates]"),
+        7,
+        24,
+        "recipes.go.suites[1]: `bookworm/updates` is not a Debian suite",
+    );
+    assert_fails(
+        &with_suites("[bookworm, '']"),
+        7,
+        24,
+        "recipes.go.suites[1]: an empty value is not a Debian suite",
+    );
+    assert_fails(
+        &with_suites("\n      - bookworm\n      - -backports"),
+        9,
+        9,
+        "recipes.go.suites[1]: `-backports` is not a Debian suite",
+    );
+    assert_fails(
+        &with_suites("[bookworm, bookworm-backports, bookworm]"),
+        7,
+        44,
+        "recipes.go.suites[2]: `bookworm` is named twice (first as recipes.go.suites[0]); name each suite once",
+    );
+    // As the binary prints it: the file, the line, the column and the field, on one line.
+    let path = dir().join("images.yaml");
+    let err = Manifest::parse(&with_suites("[bookworm, Bookworm]"), &path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:7:24: recipes.go.suites[1]: `Bookworm` is not a Debian suite; use lowercase \
+             letters, digits, `.`, `_` and `-`, such as `bookworm` or `bookworm-backports`",
+            path.display()
+        )
+    );
+    assert!(err.downcast_ref::<UsageError>().is_some(), "exit code 2");
+    assert_fails(
+        &with("debian: { suite: 'bookworm backports' }\n"),
+        4,
+        18,
+        "debian.suite: `bookworm backports` is not a Debian suite",
+    );
+}
+
+#[test]
+fn suites_of_the_wrong_type_say_what_is_allowed() {
+    assert_fails(
+        &with_suites("bookworm-backports"),
+        7,
+        13,
+        "recipes.go.suites: `bookworm-backports` is not allowed; expected a list of Debian suites, such as [bookworm, bookworm-backports]",
+    );
+    assert_fails(
+        &with_suites("[bookworm, { backports: true }]"),
+        7,
+        24,
+        "recipes.go.suites[1]: a mapping is not allowed; expected the name of a Debian suite",
+    );
+    assert_fails(
+        &with("recipes:\n  go: { image: webtest-base/go, packages: [dash], suite: bookworm }\n"),
+        5,
+        51,
+        "recipes.go.suite: unknown field",
+    );
+}
+
 #[test]
 fn duplicate_keys_are_errors_wherever_they_are() {
     let text = with("  simples: { dockerfile: docker/Dockerfile.multistage }\n");

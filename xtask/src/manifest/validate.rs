@@ -149,7 +149,13 @@ impl Check<'_> {
                 }
             }
         }
+        if !valid_suite(&raw.debian.suite) {
+            return Err(self.fail("debian.suite", not_a_suite(&raw.debian.suite)));
+        }
         for (name, recipe) in &raw.recipes {
+            if let Some(suites) = &recipe.suites {
+                self.suites(name, suites)?;
+            }
             if recipe.packages.is_empty() && !recipe.required {
                 return Err(self.fail(
                     &format!("recipes.{name}.packages"),
@@ -295,6 +301,58 @@ impl Check<'_> {
         }
         Ok(context)
     }
+}
+
+impl Check<'_> {
+    /// A recipe's own `suites`: at least one, each a suite's name, none twice.
+    fn suites(&self, recipe: &str, suites: &[String]) -> Result<(), ManifestError> {
+        let at = format!("recipes.{recipe}.suites");
+        if suites.is_empty() {
+            return Err(self.fail(
+                &at,
+                "an empty list; name at least one suite, such as [bookworm, bookworm-backports], \
+                 or leave `suites` out to take `debian.suite`",
+            ));
+        }
+        for (index, suite) in suites.iter().enumerate() {
+            let field = format!("{at}[{index}]");
+            if !valid_suite(suite) {
+                return Err(self.fail(&field, not_a_suite(suite)));
+            }
+            if let Some(first) = suites[..index].iter().position(|s| s == suite) {
+                return Err(self.fail(
+                    &field,
+                    format!(
+                        "`{suite}` is named twice (first as {at}[{first}]); name each suite once"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why `suite` cannot name a Debian suite.
+fn not_a_suite(suite: &str) -> String {
+    format!(
+        "{} is not a Debian suite; use lowercase letters, digits, `.`, `_` and `-`, such as `bookworm` or `bookworm-backports`",
+        show(suite)
+    )
+}
+
+/// A Debian suite or codename as it appears under `dists/`, kept to what an image tag may
+/// also hold (a base is tagged with its suites): lowercase letters, digits, `.`, `_` and `-`,
+/// starting with a letter or a digit.
+pub(super) fn valid_suite(suite: &str) -> bool {
+    !suite.is_empty()
+        && suite.len() <= 64
+        && suite
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && suite
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 pub(super) fn join_keys<V>(map: &IndexMap<String, V>) -> String {
