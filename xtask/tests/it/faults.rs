@@ -113,11 +113,13 @@ fn walk(root: &Path, names: &[&str]) -> Vec<PathBuf> {
     out
 }
 
-/// The project's manifest with the context at `context`, the repository renamed so that the
-/// project's own tags are left alone, and only the listed variants.
-fn manifest_for(dir: &Path, context: &Path, variants: &str) -> PathBuf {
+/// The project's manifest with the context at `context`, the test's own `repository` (so that
+/// neither the project's tags nor another test's are touched: a rebuild removes the images it
+/// superseded, which another test's build might be about to take from the cache), and only the
+/// listed variants.
+fn manifest_for(dir: &Path, repository: &str, context: &Path, variants: &str) -> PathBuf {
     manifest_copy(dir, |text| {
-        let text = in_repository(&text, "webtest-test");
+        let text = in_repository(&text, repository);
         let head = &text[..text.find("\nvariants:").unwrap()];
         format!("{head}\nvariants:\n{variants}").replacen(
             &format!("context: {}", root().display()),
@@ -139,6 +141,7 @@ fn a_compile_error_fails_the_build_with_exit_1_the_step_and_the_compilers_messag
     std::fs::write(&app, source).unwrap();
     let manifest = manifest_for(
         &dir,
+        "webtest-it-broken",
         &copy,
         "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
     );
@@ -149,7 +152,9 @@ fn a_compile_error_fails_the_build_with_exit_1_the_step_and_the_compilers_messag
     assert_eq!(first_line(&err), "error: build image multistage");
     let failed = err
         .lines()
-        .find(|l| l.starts_with("  caused by: build of webtest-test:multistage failed at step "))
+        .find(|l| {
+            l.starts_with("  caused by: build of webtest-it-broken:multistage failed at step ")
+        })
         .unwrap_or_else(|| panic!("the failing step is named: {err}"));
     assert!(failed.contains("cargo build --release"), "{failed}");
     assert!(err.contains("error[E0308]: mismatched types"), "{err}");
@@ -463,6 +468,7 @@ fn sigint_during_a_build_removes_the_step_container_and_the_images_the_build_mad
     let dockerfile = dir.strip_prefix(root()).unwrap().join("Dockerfile");
     let manifest = manifest_for(
         &dir,
+        "webtest-it-interrupted",
         &root(),
         &format!("  slow: {{ dockerfile: {} }}\n", dockerfile.display()),
     );
@@ -516,17 +522,14 @@ fn two_compares_at_once_take_turns_and_both_succeed() {
     let _engine = engine();
     ensure_multistage();
     let dir = scratch("two-at-once");
+    // Only the multistage image `ensure_multistage` built, under the tests' repository.
     let manifest = manifest_for(
         &dir,
+        TEST_REPOSITORY,
         &root(),
         "  multistage: { dockerfile: docker/Dockerfile.multistage, run: true }\n",
     );
-    // Only the project's multistage image, under the project's own name.
-    let text = std::fs::read_to_string(&manifest).unwrap().replacen(
-        "repository: webtest-test",
-        "repository: webtest",
-        1,
-    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
     let keep: Vec<&str> = text
         .lines()
         .take_while(|l| !l.starts_with("variants:"))
@@ -667,6 +670,16 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
     ensure_multistage();
     let dir = scratch("secrets");
     let copy = copy_project(&dir);
+    let manifest = manifest_for(
+        &dir,
+        "webtest-it-secrets",
+        &copy,
+        "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
+    );
+    // The copy's image first, without the secrets: the build with them must then take every
+    // step from the cache, since nothing the image is made from changed.
+    let clean = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
     let secret = "hunter2-webtest-fake-secret-4f1c";
     // Secrets where people leave them: beside the manifests and inside an allowed directory.
     for path in [
@@ -680,11 +693,6 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
     ] {
         std::fs::write(copy.join(path), format!("TOKEN={secret}\n")).unwrap();
     }
-    let manifest = manifest_for(
-        &dir,
-        &copy,
-        "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
-    );
     let (port, recorded) = recording_proxy();
     let mut build = xtask_command(&["build-images", "--manifest", manifest.to_str().unwrap()]);
     build
@@ -762,7 +770,7 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
             "unexpected label {label}"
         );
     }
-    let _ = docker(&["rmi", "webtest-test:multistage"]);
+    let _ = docker(&["rmi", "webtest-it-secrets:multistage"]);
 }
 
 /// A build's record, as `build-images` keeps it under target/xtask/builds.
@@ -806,10 +814,11 @@ fn a_rebuild_after_an_edit_removes_what_it_superseded_and_keeps_the_dependency_c
     let copy = copy_project(&dir);
     let manifest = manifest_for(
         &dir,
+        "webtest-it-edits",
         &copy,
         "  multistage: { dockerfile: docker/Dockerfile.multistage }\n",
     );
-    let tag = "webtest-test:multistage";
+    let tag = "webtest-it-edits:multistage";
     let build = || {
         let out = xtask(&["build-images", "--manifest", manifest.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
