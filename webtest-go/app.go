@@ -119,7 +119,8 @@ func parseDelay(value string) (time.Duration, bool) {
 //
 // HEAD is answered on every GET route (same headers, no body), another method on a known path
 // with 405 and an Allow header, and any other path with 404. It is written by hand rather than
-// with http.ServeMux because method patterns need Go 1.22, and the stand-in toolchain is 1.19.
+// with http.ServeMux because method patterns need Go 1.22, and the code keeps to Go 1.19
+// (Debian bookworm's own), as go.mod says.
 func router(info appInfo) http.Handler {
 	greeting := []byte(info.greeting())
 	infoJSON := info.toJSON()
