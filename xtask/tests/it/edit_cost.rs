@@ -41,6 +41,10 @@ fn edit_cost_rebuilds_every_variant_from_an_edited_context_and_leaves_nothing_be
         "compare",
         "--no-build",
         "--edit-cost",
+        // The edit cost alone: one start, no registry round trip (both have tests of their own).
+        "--starts",
+        "1",
+        "--no-registry",
         "--port",
         "0",
         "--out",
