@@ -202,6 +202,7 @@ async fn measure_and_check(
                 } else {
                     Security::Default
                 }),
+                tmpfs: &variant.tmpfs,
             }
         })
         .collect();
@@ -237,7 +238,8 @@ async fn measure_and_check(
         } else {
             Security::Default
         };
-        match run_variant(engine, &client, manifest, plan, &image.tag, security).await {
+        let tmpfs = &manifest.variants[&image.variant].tmpfs;
+        match run_variant(engine, &client, manifest, plan, &image.tag, security, tmpfs).await {
             Ok(run) => {
                 phase.finish(&format!(
                     "run {}: ready in {} ms, stopped in {} ms, probes {}",
@@ -279,6 +281,7 @@ async fn measure_and_check(
                 cmd: Some(run[1..].to_vec()),
                 labels: &labels,
                 security: Security::Default,
+                tmpfs: &[],
             };
             let outcome = engine
                 .run_to_end(&spec, COMMAND_TIMEOUT)
@@ -370,11 +373,13 @@ async fn run_variant(
     plan: &Plan,
     tag: &str,
     security: Security,
+    tmpfs: &[String],
 ) -> Result<RunReport> {
     let service = Service {
         image: tag,
         publish: plan.publish(manifest),
         security,
+        tmpfs,
         ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
         probe_host: plan.probe_host,
     };
@@ -414,6 +419,7 @@ async fn run_variant(
                         no_new_privileges: facts.no_new_privileges,
                         user: facts.user,
                         published: facts.published,
+                        tmpfs: facts.tmpfs,
                     },
                 });
             }

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// How each of a [`RunSpec`]'s tmpfs paths is mounted: writable by any user (the sticky bit
+/// as on `/tmp`), nothing on it executed, no device or set-user-ID file honoured, and bounded so
+/// that a runaway writer fills 16 MB of memory, not the host's.
+const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,noexec,size=16m,mode=1777";
+
 impl Engine {
     /// Creates and starts a container; it is tracked until [`Engine::remove`].
     pub async fn start(&self, spec: &RunSpec<'_>) -> Result<String> {
@@ -11,6 +16,14 @@ impl Engine {
             host.readonly_rootfs = Some(true);
             host.cap_drop = Some(vec!["ALL".into()]);
             host.security_opt = Some(vec!["no-new-privileges:true".into()]);
+        }
+        if !spec.tmpfs.is_empty() {
+            host.tmpfs = Some(
+                spec.tmpfs
+                    .iter()
+                    .map(|path| (path.clone(), TMPFS_OPTIONS.to_string()))
+                    .collect(),
+            );
         }
         let mut body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
@@ -109,6 +122,8 @@ impl Engine {
             })
             .collect();
         published.sort();
+        let mut tmpfs: Vec<String> = host.tmpfs.unwrap_or_default().into_keys().collect();
+        tmpfs.sort();
         Ok(ContainerFacts {
             running,
             exit_code: if running { None } else { state.exit_code },
@@ -122,6 +137,7 @@ impl Engine {
                 .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
             user: inspect.config.and_then(|c| c.user).unwrap_or_default(),
             published,
+            tmpfs,
         })
     }
 

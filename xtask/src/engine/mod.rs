@@ -155,6 +155,9 @@ pub struct RunSpec<'a> {
     pub cmd: Option<Vec<String>>,
     pub labels: &'a BTreeMap<String, String>,
     pub security: Security,
+    /// Absolute paths, each mounted as a tmpfs of its own (`containers::TMPFS_OPTIONS`): where a
+    /// container on a read-only root filesystem may still write.
+    pub tmpfs: &'a [String],
 }
 
 /// A container port published on the host.
@@ -191,6 +194,8 @@ pub struct ContainerFacts {
     pub user: String,
     /// `127.0.0.1:8080`, as the engine reports the binding.
     pub published: Vec<String>,
+    /// The paths mounted as a tmpfs, sorted.
+    pub tmpfs: Vec<String>,
 }
 
 /// The output and exit code of a container that ran to its end.

@@ -50,6 +50,8 @@ pub(super) fn allowed(path: &str) -> Option<&'static str> {
             "a whole number of milliseconds above 0"
         }
         "budgets[].max_components.components" => "a whole number of at least 1",
+        "variants.*.tmpfs" => "a list of absolute paths, such as [/tmp]",
+        "variants.*.tmpfs[]" => "an absolute path, such as /tmp",
         "recipes.*.suites" => "a list of Debian suites, such as [bookworm, bookworm-backports]",
         "recipes.*.suites[]" => "the name of a Debian suite, such as bookworm-backports",
         _ => return None,

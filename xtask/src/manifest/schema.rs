@@ -229,6 +229,11 @@ pub struct Variant {
     /// capability dropped, no-new-privileges. Default true.
     #[serde(default = "yes")]
     pub hardened: bool,
+    /// The folders a hardened run may write in after all: each an absolute path, mounted as a
+    /// tmpfs of its own (`rw,nosuid,nodev,noexec`, 16 MB at most) over the read-only root
+    /// filesystem, such as nginx's `/tmp` for its pid file and temp paths. Default none.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
 }
 
 /// One HTTP request `compare` sends to every running variant.

@@ -338,6 +338,132 @@ fn suites_of_the_wrong_type_say_what_is_allowed() {
     );
 }
 
+/// MINIMAL with `fields` added to its one variant, e.g. `tmpfs: [/tmp]`.
+fn with_variant_fields(fields: &str) -> String {
+    MINIMAL.replace("run: true }", &format!("run: true, {fields} }}"))
+}
+
+/// Asserts that `text` fails where `at` points (see [`position`]) with a message that starts
+/// with `start`.
+#[track_caller]
+fn assert_fails_at(text: &str, at: &str, start: &str) {
+    let (line, column) = position(text, at).unwrap();
+    assert_fails(text, line, column, start);
+}
+
+#[test]
+fn a_variant_may_give_a_hardened_run_tmpfs_paths() {
+    let m = parse(MINIMAL).unwrap();
+    assert!(m.variants["simples"].tmpfs.is_empty(), "none by default");
+    let m = parse(&with_variant_fields("tmpfs: [/tmp, /var/cache/nginx]")).unwrap();
+    assert_eq!(m.variants["simples"].tmpfs, ["/tmp", "/var/cache/nginx"]);
+    assert!(m.variants["simples"].hardened);
+    // As a block list, and with `hardened: true` written out.
+    let text = MINIMAL.replace(
+        "  simples: { dockerfile: docker/Dockerfile.simples, run: true }\n",
+        "  simples:\n    dockerfile: docker/Dockerfile.simples\n    run: true\n    hardened: true\n    tmpfs:\n      - /run\n",
+    );
+    assert_eq!(parse(&text).unwrap().variants["simples"].tmpfs, ["/run"]);
+    // An empty list is the same as none.
+    let m = parse(&with_variant_fields("tmpfs: []")).unwrap();
+    assert!(m.variants["simples"].tmpfs.is_empty());
+    // The front-end's nginx runs hardened, writing only to its tmpfs at /tmp.
+    let frontend = Manifest::load(&dir().join("frontend.yaml")).unwrap();
+    let multistage = &frontend.variants["multistage"];
+    assert!(multistage.run && multistage.hardened);
+    assert_eq!(multistage.tmpfs, ["/tmp"]);
+}
+
+#[test]
+fn tmpfs_paths_that_make_no_sense_are_errors_that_point_at_the_path() {
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/tmp, tmp]"),
+        "/tmp, ^tmp]",
+        "variants.simples.tmpfs[1]: `tmp` is not an absolute path; write it from the root, such as /tmp",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: ['']"),
+        "^'']",
+        "variants.simples.tmpfs[0]: an empty value is not an absolute path",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/]"),
+        "[^/]",
+        "variants.simples.tmpfs[0]: `/` is the root filesystem itself, which stays read-only; \
+         name a folder below it, such as /tmp",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/., /tmp]"),
+        "^/.,",
+        "variants.simples.tmpfs[0]: `/.` is the root filesystem itself",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/tmp/../etc]"),
+        "^/tmp/../etc",
+        "variants.simples.tmpfs[0]: `/tmp/../etc` holds a `..`; name the folder itself, such as /tmp",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/tmp, /run, /tmp]"),
+        "/run, ^/tmp",
+        "variants.simples.tmpfs[2]: `/tmp` is named twice (first as variants.simples.tmpfs[0]); \
+         name each path once",
+    );
+    // A trailing slash names the same folder.
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/tmp, /tmp/]"),
+        "^/tmp/]",
+        "variants.simples.tmpfs[1]: `/tmp/` is named twice (first as variants.simples.tmpfs[0])",
+    );
+    // As the binary prints it: the file, the line, the column and the field, on one line.
+    let path = dir().join("images.yaml");
+    let err = Manifest::parse(&with_variant_fields("tmpfs: [tmp]"), &path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:3:72: variants.simples.tmpfs[0]: `tmp` is not an absolute path; write it from \
+             the root, such as /tmp",
+            path.display()
+        )
+    );
+    assert!(err.downcast_ref::<UsageError>().is_some(), "exit code 2");
+}
+
+#[test]
+fn tmpfs_is_only_for_a_variant_that_runs_hardened() {
+    assert_fails_at(
+        &with_variant_fields("hardened: false, tmpfs: [/tmp]"),
+        "tmpfs: ^[/tmp]",
+        "variants.simples.tmpfs: a tmpfs is mounted only in a hardened run, and this variant \
+         has `hardened: false` (its root filesystem is writable)",
+    );
+    let text = with_variant_fields("tmpfs: [/tmp]").replace("run: true", "run: false");
+    assert_fails_at(
+        &text,
+        "tmpfs: ^[/tmp]",
+        "variants.simples.tmpfs: a tmpfs is mounted only when the variant runs, and this one has \
+         `run: false`",
+    );
+}
+
+#[test]
+fn tmpfs_of_the_wrong_type_says_what_is_allowed() {
+    assert_fails_at(
+        &with_variant_fields("tmpfs: /tmp"),
+        "tmpfs: ^/tmp",
+        "variants.simples.tmpfs: `/tmp` is not allowed; expected a list of absolute paths, such as [/tmp]",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [{ path: /tmp }]"),
+        "[^{ path",
+        "variants.simples.tmpfs[0]: a mapping is not allowed; expected an absolute path, such as /tmp",
+    );
+    assert_fails_at(
+        &with_variant_fields("tmpfs: [/tmp], tmpfs_size: 16m"),
+        "^tmpfs_size",
+        "variants.simples.tmpfs_size: unknown field",
+    );
+}
+
 #[test]
 fn duplicate_keys_are_errors_wherever_they_are() {
     let text = with("  simples: { dockerfile: docker/Dockerfile.multistage }\n");

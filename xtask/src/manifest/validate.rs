@@ -3,13 +3,13 @@
 //! and limits that make sense. Each error points at the field it is about.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use indexmap::IndexMap;
 
 use super::messages::{allowed, show};
 use super::positions::{Pos, Shape, Spots};
-use super::schema::{Budget, Raw, StructureTest};
+use super::schema::{Budget, Raw, StructureTest, Variant};
 use super::ManifestError;
 
 /// Validation of a deserialised manifest, with the positions of its fields for the messages.
@@ -232,6 +232,7 @@ impl Check<'_> {
                     "empty; name a build stage, or leave `target` out to build the last one",
                 ));
             }
+            self.tmpfs(&at, variant)?;
         }
         for (index, probe) in raw.probe.iter().enumerate() {
             if !probe.path.starts_with('/') {
@@ -324,6 +325,71 @@ impl Check<'_> {
                     &field,
                     format!(
                         "`{suite}` is named twice (first as {at}[{first}]); name each suite once"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Check<'_> {
+    /// A variant's `tmpfs`: only for a variant that runs hardened (any other has a writable
+    /// root filesystem, or is never started), each an absolute path below `/` without `..`,
+    /// none twice.
+    fn tmpfs(&self, at: &str, variant: &Variant) -> Result<(), ManifestError> {
+        if variant.tmpfs.is_empty() {
+            return Ok(());
+        }
+        let field = format!("{at}.tmpfs");
+        if !variant.run {
+            return Err(self.fail(
+                &field,
+                "a tmpfs is mounted only when the variant runs, and this one has `run: false`; \
+                 leave `tmpfs` out",
+            ));
+        }
+        if !variant.hardened {
+            return Err(self.fail(
+                &field,
+                "a tmpfs is mounted only in a hardened run, and this variant has `hardened: \
+                 false` (its root filesystem is writable); leave `tmpfs` out, or run it hardened",
+            ));
+        }
+        for (index, path) in variant.tmpfs.iter().enumerate() {
+            let item = format!("{field}[{index}]");
+            if !path.starts_with('/') {
+                return Err(self.fail(
+                    &item,
+                    format!(
+                        "{} is not an absolute path; write it from the root, such as /tmp",
+                        show(path)
+                    ),
+                ));
+            }
+            let parts = Path::new(path).components();
+            if parts.clone().any(|part| part == Component::ParentDir) {
+                return Err(self.fail(
+                    &item,
+                    format!("`{path}` holds a `..`; name the folder itself, such as /tmp"),
+                ));
+            }
+            if parts.clone().all(|part| part == Component::RootDir) {
+                return Err(self.fail(
+                    &item,
+                    format!(
+                        "`{path}` is the root filesystem itself, which stays read-only; name a \
+                         folder below it, such as /tmp"
+                    ),
+                ));
+            }
+            // `/tmp`, `/tmp/` and `//tmp/.` are one folder, as the engine would mount it.
+            let same = |other: &String| Path::new(other).components().eq(parts.clone());
+            if let Some(first) = variant.tmpfs[..index].iter().position(same) {
+                return Err(self.fail(
+                    &item,
+                    format!(
+                        "`{path}` is named twice (first as {field}[{first}]); name each path once"
                     ),
                 ));
             }

@@ -214,6 +214,10 @@ pub struct RunSecurity {
     pub user: String,
     /// Where its port was published, e.g. `["127.0.0.1:8080"]`.
     pub published: Vec<String>,
+    /// The paths mounted as a tmpfs, where it could write beside a read-only root, e.g.
+    /// `["/tmp"]` (absent from older reports).
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
 }
 
 impl RunSecurity {

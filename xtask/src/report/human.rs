@@ -183,8 +183,13 @@ pub fn ran_with(security: &crate::model::RunSecurity) -> String {
     } else {
         format!("as user {}", security.user)
     };
+    let tmpfs = if security.tmpfs.is_empty() {
+        String::new()
+    } else {
+        format!(" with a tmpfs at {}", security.tmpfs.join(", "))
+    };
     format!(
-        "{}, {}, {}, {user}, published on {}",
+        "{}{tmpfs}, {}, {}, {user}, published on {}",
         if security.read_only_rootfs {
             "read-only root filesystem"
         } else {
@@ -254,6 +259,29 @@ mod tests {
         assert_eq!(truncate("abcdef", 6), "abcdef");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(printable("a\x1b[31mb\nc"), "a\u{fffd}[31mb c");
+    }
+
+    #[test]
+    fn ran_with_names_the_tmpfs_beside_a_read_only_root() {
+        let mut security = crate::model::RunSecurity {
+            read_only_rootfs: true,
+            cap_drop: vec!["ALL".into()],
+            no_new_privileges: true,
+            user: "101:101".into(),
+            published: vec!["127.0.0.1:8080".into()],
+            tmpfs: Vec::new(),
+        };
+        assert_eq!(
+            ran_with(&security),
+            "read-only root filesystem, cap-drop ALL, no-new-privileges, as user 101:101, \
+             published on 127.0.0.1:8080"
+        );
+        security.tmpfs = vec!["/run".into(), "/tmp".into()];
+        assert_eq!(
+            ran_with(&security),
+            "read-only root filesystem with a tmpfs at /run, /tmp, cap-drop ALL, \
+             no-new-privileges, as user 101:101, published on 127.0.0.1:8080"
+        );
     }
 
     #[test]

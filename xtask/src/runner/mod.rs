@@ -76,6 +76,9 @@ pub struct Service<'a> {
     pub image: &'a str,
     pub publish: Publish,
     pub security: Security,
+    /// The manifest's `tmpfs` of the variant: absolute paths, each mounted as a tmpfs of its
+    /// own, where a hardened container may still write.
+    pub tmpfs: &'a [String],
     /// How long it may take until `GET /healthz` answers 200.
     pub ready_timeout: Duration,
     /// Where the published port is reached: the engine's host (127.0.0.1 for a local engine),
@@ -118,6 +121,7 @@ pub async fn start(
         cmd: None,
         labels: &labels,
         security: service.security,
+        tmpfs: service.tmpfs,
     };
     let started = Instant::now();
     let id = engine.start(&spec).await?;

@@ -70,12 +70,17 @@ pub async fn measure(engine: &Engine, plan: &Plan, watch: &dyn Watch) -> Result<
         image_id: image.id,
         engine: engine.describe().await?,
         security: match plan.security {
+            Security::Hardened if !plan.tmpfs.is_empty() => format!(
+                "hardened (read-only root filesystem with a tmpfs at {}, every capability \
+                 dropped, no-new-privileges)",
+                plan.tmpfs.join(", ")
+            ),
             Security::Hardened => {
                 "hardened (read-only root filesystem, every capability dropped, no-new-privileges)"
+                    .into()
             }
-            Security::Default => "the engine's defaults",
-        }
-        .into(),
+            Security::Default => "the engine's defaults".into(),
+        },
         load,
         garbage,
         idle,

@@ -67,6 +67,8 @@ pub struct Plan {
     pub image: String,
     /// The manifest's `hardened`, true unless it says otherwise.
     pub security: Security,
+    /// The manifest's `tmpfs`: the paths mounted as a tmpfs each.
+    pub tmpfs: Vec<String>,
     /// The port the service listens on inside the container.
     pub container_port: u16,
     pub out: PathBuf,
@@ -131,6 +133,7 @@ impl Plan {
             } else {
                 Security::Default
             },
+            tmpfs: variant.tmpfs.clone(),
             container_port: manifest.port,
             out,
             port: args.port,
@@ -158,6 +161,7 @@ impl Plan {
                 host_port: self.port,
             },
             security: self.security,
+            tmpfs: &self.tmpfs,
             ready_timeout: self.ready_timeout,
             probe_host: self.probe_host,
         }

@@ -74,6 +74,8 @@ pub struct Subject<'a> {
     pub id: &'a str,
     /// Started after the pull, when the variant runs.
     pub start: Option<Security>,
+    /// The variant's tmpfs paths, mounted when it is started.
+    pub tmpfs: &'a [String],
 }
 
 /// What every round trip of a run shares.
@@ -295,7 +297,7 @@ impl Trip<'_> {
         // A variant that does not start is the runs' to report, with its logs: here it only
         // has no time to deploy, and its figures are not kept, so the next run tries again.
         let start_ms = match subject.start {
-            Some(security) => match self.start(reference, security).await {
+            Some(security) => match self.start(reference, security, subject.tmpfs).await {
                 Ok(ms) => Some(ms),
                 Err(err) => {
                     self.site.progress.note(&format!(
@@ -325,12 +327,13 @@ impl Trip<'_> {
     }
 
     /// Starts the pulled image as the runs do and waits for `GET /healthz` to answer 200.
-    async fn start(&self, reference: &str, security: Security) -> Result<u64> {
+    async fn start(&self, reference: &str, security: Security, tmpfs: &[String]) -> Result<u64> {
         let service = Service {
             image: reference,
             publish: self.site.publish,
             probe_host: self.site.probe_host,
             security,
+            tmpfs,
             ready_timeout: Duration::from_secs(self.site.manifest.run.ready_timeout_secs),
         };
         let started = runner::start(self.site.engine, self.client, &service).await?;

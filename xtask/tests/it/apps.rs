@@ -124,6 +124,16 @@ fn one_compare_builds_runs_and_checks_every_app() {
             assert_eq!(image["run"]["probes_ok"], true, "{app}: {image:#}");
         }
         assert!(variant(&images, "target")["run"].is_null());
+        // Every production image runs hardened, as the engine reports it; the front-end's nginx
+        // writes its pid file and temp files to the one tmpfs its manifest gives, at /tmp.
+        let security = &multistage["run"]["security"];
+        assert_eq!(security["read_only_rootfs"], true, "{app}: {security}");
+        let tmpfs: &[&str] = if app == "frontend" { &["/tmp"] } else { &[] };
+        assert_eq!(
+            security["tmpfs"],
+            serde_json::json!(tmpfs),
+            "{app}: {security}"
+        );
         assert_eq!(multistage["base"]["arg"], production_base, "{app}");
         // Every check of the app is marked with it, and they all hold.
         let checks: Vec<&serde_json::Value> = report["checks"]
@@ -136,6 +146,10 @@ fn one_compare_builds_runs_and_checks_every_app() {
             checks
                 .iter()
                 .any(|c| c["name"] == "smaller multistage < simples"),
+            "{app}"
+        );
+        assert!(
+            checks.iter().any(|c| c["name"] == "hardened multistage"),
             "{app}"
         );
         assert!(checks.iter().all(|c| c["ok"] == true), "{app}: {checks:#?}");
