@@ -95,14 +95,7 @@ pub async fn build_all_on_bases(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<Builds> {
-    let bases = bases::ensure(
-        ctx,
-        engine,
-        manifest,
-        &bases::Plan::new(ctx, manifest, &bases::Args::default()),
-        progress,
-    )
-    .await?;
+    let bases = bases::ensure_for_build(ctx, engine, manifest, progress).await?;
     let provenance = provenance(ctx, manifest)?;
     let revision = provenance.revision.clone();
     // The crates of each package a Dockerfile builds, asked of cargo once per package.

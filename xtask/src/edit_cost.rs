@@ -99,14 +99,7 @@ impl Inputs {
         manifest: &Manifest,
         progress: &Progress,
     ) -> Result<Inputs> {
-        let bases = bases::ensure(
-            ctx,
-            engine,
-            manifest,
-            &bases::Plan::new(ctx, manifest, &bases::Args::default()),
-            progress,
-        )
-        .await?;
+        let bases = bases::ensure_for_build(ctx, engine, manifest, progress).await?;
         Ok(Inputs {
             bases,
             revision: build::revision(ctx),

@@ -199,6 +199,18 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     Ok(())
 }
 
+/// [`ensure`] with the manifest's own settings (no `bases` flags), as every build of the
+/// variants needs it.
+pub async fn ensure_for_build(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &Manifest,
+    progress: &Progress,
+) -> Result<BuildArgs> {
+    let plan = Plan::new(ctx, manifest, &Args::default());
+    ensure(ctx, engine, manifest, &plan, progress).await
+}
+
 /// Makes sure every base is there and returns the build arguments that name them.
 pub async fn ensure(
     ctx: &Ctx,
