@@ -48,10 +48,13 @@ pub fn engine() -> Turn {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output();
     match out {
-        Ok(out) if out.status.success() => Turn {
-            _guard: guard,
-            started: Instant::now(),
-        },
+        Ok(out) if out.status.success() => {
+            there_before();
+            Turn {
+                _guard: guard,
+                started: Instant::now(),
+            }
+        }
         Ok(out) => panic!(
             "these tests need a running Docker engine, and `docker version` fails: {}\nstart the daemon (or set DOCKER_HOST) and run the tests again",
             String::from_utf8_lossy(&out.stderr).trim()
@@ -95,10 +98,94 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Containers left with the project's label.
+/// The repositories the tests build into or import test images under; a container made from
+/// one of their images is the tests' own.
+const TEST_REPOSITORY_PREFIXES: [&str; 2] = ["webtest-it", "webtest-test/"];
+
+/// The labelled containers that were in the engine before these tests first took it, decided
+/// once: a user's run of the tool, or what an earlier test run that was killed left behind.
+/// They are not this run's doing, so "nothing left behind" is asked of the others only; an
+/// engine that outlives its test runs (a CI machine's) would otherwise fail every such test
+/// for good after one bad run. Before deciding, the containers an earlier test run made from
+/// the tests' own images and left stopped are removed, and what remains is said.
+fn there_before() -> &'static [String] {
+    static THERE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    THERE.get_or_init(|| {
+        let listed = docker(&[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            "label=io.webtest.xtask=1",
+            "--format",
+            "{{.ID}}\t{{.Image}}\t{{.State}}",
+        ]);
+        let mut kept = Vec::new();
+        for line in listed.lines() {
+            let mut fields = line.split('\t');
+            let (id, image, state) = (
+                fields.next().unwrap_or(""),
+                fields.next().unwrap_or(""),
+                fields.next().unwrap_or(""),
+            );
+            let tests_own = TEST_REPOSITORY_PREFIXES
+                .iter()
+                .any(|prefix| image.starts_with(prefix));
+            if tests_own && state != "running" {
+                say(&format!(
+                    "tests: removing {id:.12} ({image}, {state}), left by an earlier test run"
+                ));
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            } else {
+                kept.push(id.to_string());
+            }
+        }
+        if !kept.is_empty() {
+            say(&format!(
+                "tests: {} labelled container(s) were in the engine before the tests and are left alone: {}",
+                kept.len(),
+                kept.iter().map(|id| &id[..12.min(id.len())]).collect::<Vec<_>>().join(" ")
+            ));
+        }
+        kept
+    })
+}
+
+/// Writes a line to the test binary's standard error past the harness's capture, so that it
+/// shows in CI's log whether the test passes or not.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Labelled containers, running or not, that were not there before the tests: what a test left.
 pub fn labelled_containers() -> Vec<String> {
-    docker(&["ps", "-aq", "--filter", "label=io.webtest.xtask=1"])
+    new_containers(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        "label=io.webtest.xtask=1",
+    ])
+}
+
+/// Labelled containers running now that were not there before the tests.
+pub fn running_labelled_containers() -> Vec<String> {
+    new_containers(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=io.webtest.xtask=1",
+    ])
+}
+
+/// The containers `docker ARGS` lists (IDs in full, one a line), less the labelled ones that
+/// were there before the tests.
+pub fn new_containers(args: &[&str]) -> Vec<String> {
+    let before = there_before();
+    docker(args)
         .lines()
+        .filter(|id| !before.iter().any(|old| old == id))
         .map(str::to_string)
         .collect()
 }

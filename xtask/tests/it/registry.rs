@@ -38,6 +38,11 @@ fn first_run() -> (PathBuf, PathBuf, serde_json::Value, String) {
     RUN.get_or_init(|| {
         // Figures kept from an earlier run would spare the round trip this test is about.
         let _ = std::fs::remove_dir_all(root().join("target/xtask/transfer-cache"));
+        // Registry tags of this test's repository that a killed earlier run left: the test
+        // asserts that the run leaves none, so it starts from none.
+        for tag in registry_tags() {
+            docker(&["rmi", &tag]);
+        }
         let dir = scratch("registry");
         let manifest = two_variants(&dir);
         let out_dir = dir.join("out");
@@ -57,10 +62,11 @@ fn first_run() -> (PathBuf, PathBuf, serde_json::Value, String) {
     .clone()
 }
 
+/// The tags of this test's repository in a registry (`127.0.0.1:PORT/webtest-it-registry…`).
 fn registry_tags() -> Vec<String> {
     docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .lines()
-        .filter(|line| line.starts_with("127.0.0.1:"))
+        .filter(|line| line.starts_with("127.0.0.1:") && line.contains("/webtest-it-registry"))
         .map(str::to_string)
         .collect()
 }
@@ -119,13 +125,13 @@ fn every_variant_goes_through_a_registry_started_for_the_run_and_removed_after()
         labelled_containers()
     );
     assert!(
-        docker(&[
+        new_containers(&[
             "ps",
             "-aq",
+            "--no-trunc",
             "--filter",
             "ancestor=webtest-base/registry:bookworm"
         ])
-        .trim()
         .is_empty(),
         "the registry's container is still there"
     );
