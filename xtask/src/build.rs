@@ -188,7 +188,46 @@ pub async fn build_all_on_bases(
             }
         }
     }
+    name_stage_ends(engine, manifest, &plan.variants, &built)
+        .await
+        .context("name the stage ends the builds keep")?;
     Ok(Builds { built, bases })
+}
+
+/// Names the stage ends the builds left untagged and without a child (a `test` stage the image
+/// only copies from): they are the next build's cache, and unnamed they would show as `<none>`
+/// images, like the pile of superseded ones the records prevent. Only those: a stage end that
+/// another variant's image builds on (`slim`, `distroless`) has a child and needs no name. A
+/// later build whose stage end differs takes the tag, and its record removes the old one.
+async fn name_stage_ends(
+    engine: &Engine,
+    manifest: &Manifest,
+    order: &[String],
+    built: &BTreeMap<String, Built>,
+) -> Result<()> {
+    let dangling: Vec<String> = engine
+        .labelled_images()
+        .await?
+        .into_iter()
+        .filter(|(_, tags, _)| tags.iter().all(|tag| tag == "<none>:<none>"))
+        .map(|(id, ..)| short_id(&id).to_string())
+        .collect();
+    let mut named = Vec::new();
+    // In the manifest's order, so that a stage end several variants share is named after the
+    // first of them (`multistage-stage-test`, not `distroless-stage-test`).
+    for (variant, done) in order.iter().filter_map(|v| Some((v, built.get(v)?))) {
+        for end in &done.stage_ends {
+            let id = short_id(&end.id).to_string();
+            if dangling.contains(&id) && !named.contains(&id) {
+                let tag = stage_tag(variant, &end.stage);
+                engine
+                    .tag_stage_end(&id, &manifest.repository, &tag)
+                    .await?;
+                named.push(id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the
@@ -207,6 +246,24 @@ pub(crate) fn declared_args(dockerfile: &str, bases: &BuildArgs, revision: &str)
         }
     }
     args
+}
+
+/// The tag of a stage's end that a variant's build keeps as its cache, beside the variant's own:
+/// `multistage-stage-test` in the variant's repository, so that `docker images` names every
+/// image the tool keeps, and `clean` removes it with the repository.
+pub(crate) fn stage_tag(variant: &str, stage: &str) -> String {
+    let tag = format!("{variant}-stage-{stage}");
+    // A tag is at most 128 characters of [A-Za-z0-9_.-]; a stage name is a Dockerfile word.
+    tag.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect()
 }
 
 /// Records what `tag`'s build is made of and removes the images of its last build that nothing
@@ -289,6 +346,14 @@ fn provenance(ctx: &Ctx, manifest: &Manifest) -> Result<labels::Provenance> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stage_end_is_named_after_its_variant_and_stage() {
+        assert_eq!(stage_tag("multistage", "test"), "multistage-stage-test");
+        assert_eq!(stage_tag("slim", "2"), "slim-stage-2");
+        assert_eq!(stage_tag("v", "a/b"), "v-stage-a_b");
+        assert_eq!(stage_tag("v", &"x".repeat(200)).len(), 128);
+    }
 
     #[test]
     fn only_declared_arguments_are_passed() {

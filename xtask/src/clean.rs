@@ -38,17 +38,18 @@ pub enum Fate {
     Other,
 }
 
+/// The repository of `repo:tag` (a registry's port is part of the repository).
+fn repository_of(tag: &str) -> &str {
+    tag.rsplit_once(':').map_or(tag, |(repo, _)| repo)
+}
+
 /// What becomes of an image with `tags` and `labels` under `scope`.
 pub fn fate(
     manifest: &Manifest,
     tags: &[String],
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Fate {
-    let repository = |tag: &str| {
-        tag.rsplit_once(':')
-            .map_or(tag, |(repo, _)| repo)
-            .to_string()
-    };
+    let repository = |tag: &str| repository_of(tag).to_string();
     let base_repositories: Vec<&str> = manifest
         .recipes
         .values()
@@ -88,7 +89,31 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
     for (id, tags, labels) in engine.labelled_images().await? {
         match (fate(manifest, &tags, &labels), scope) {
             (Fate::Base, Scope::KeepBases) => kept_bases.extend(tags),
-            (Fate::Remove, _) | (Fate::Base, Scope::Everything) => {
+            (Fate::Remove, _) => {
+                // Tag by tag, and only the repository's own: an image another repository also
+                // names (the same stage end built for the tests' repository, say) keeps that
+                // name, and an image that another image builds on stays as its parent. The
+                // last tag takes the image with it, and the untagged images of its build steps.
+                let ours: Vec<&String> = tags
+                    .iter()
+                    .filter(|tag| repository_of(tag) == manifest.repository)
+                    .collect();
+                let mut result = Ok(());
+                for tag in &ours {
+                    result = result.and(engine.remove_tag(tag).await);
+                }
+                match result {
+                    Ok(()) => removed += 1,
+                    Err(err) => failed.push(format!(
+                        "{} ({err:#})",
+                        ours.iter()
+                            .map(|t| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+            }
+            (Fate::Base, Scope::Everything) => {
                 // By ID, so that every tag of the image goes with it, and the untagged images of
                 // its own build steps with it.
                 match engine.remove_image(&id).await {

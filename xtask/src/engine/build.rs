@@ -1,6 +1,8 @@
 //! Building images with the classic builder: the build request, its streamed steps, and what a
 //! failed build leaves behind.
 
+use bollard::query_parameters::TagImageOptionsBuilder;
+
 use super::*;
 
 impl Engine {
@@ -52,6 +54,9 @@ impl Engine {
         // Every step image the result is made of, made now or taken from the cache.
         let mut images = Vec::new();
         let mut made = Vec::new();
+        // The stages seen so far, each with its last image, and the names later stages start from.
+        let mut stages: Vec<(String, Option<String>)> = Vec::new();
+        let mut continued: Vec<String> = Vec::new();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -97,6 +102,12 @@ impl Engine {
                             // FROM only declares a name: neither ever reports a cache hit, so
                             // neither counts among the steps that may be rebuilt.
                             let is_from = instruction.to_ascii_uppercase().starts_with("FROM ");
+                            if is_from {
+                                let (base, name) = from_parts(instruction);
+                                continued.push(base);
+                                let index = stages.len().to_string();
+                                stages.push((name.unwrap_or(index), None));
+                            }
                             in_stage |= is_from;
                             if in_stage && !is_from {
                                 steps += 1;
@@ -115,6 +126,9 @@ impl Engine {
                         BuildEvent::Made(id) => {
                             if !from_step {
                                 images.push(id.clone());
+                                if let Some((_, last)) = stages.last_mut() {
+                                    *last = Some(id.clone());
+                                }
                             }
                             // Only what this build made itself, not what it took from the cache.
                             if !step_cached {
@@ -155,13 +169,34 @@ impl Engine {
                 spec.tag
             )
         })?;
+        // The last stage's end is the result itself.
+        stages.pop();
+        let stage_ends = stages
+            .into_iter()
+            .filter(|(name, _)| !continued.iter().any(|base| base.eq_ignore_ascii_case(name)))
+            .filter_map(|(stage, last)| last.map(|id| StageEnd { stage, id }))
+            .collect();
         Ok(Built {
             id,
             steps,
             cached,
             images,
             made,
+            stage_ends,
         })
+    }
+
+    /// Tags the end of a stage that the build keeps as the next build's cache, so that it is
+    /// named rather than left untagged. Unlike [`Engine::tag`], the tag stays after the run.
+    pub async fn tag_stage_end(&self, id: &str, repo: &str, tag: &str) -> Result<()> {
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(id, Some(options))
+            .await
+            .with_context(|| format!("tag {id} as {repo}:{tag}"))
     }
 
     /// Removes one image a newer build superseded, keeping its parents (the cache the newer
@@ -184,6 +219,21 @@ impl Engine {
             let _ = self.docker.remove_image(id, Some(options), None).await;
         }
     }
+}
+
+/// The base a `FROM` instruction names and the stage name it gives (`FROM builder AS test`
+/// gives `builder` and `test`); flags such as `--platform=…` are skipped.
+fn from_parts(instruction: &str) -> (String, Option<String>) {
+    let mut words = instruction
+        .split_whitespace()
+        .skip(1)
+        .filter(|word| !word.starts_with("--"));
+    let base = words.next().unwrap_or_default().to_string();
+    let name = match (words.next(), words.next()) {
+        (Some(as_), Some(name)) if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
+        _ => None,
+    };
+    (base, name)
 }
 
 /// Reads one line of the classic builder's output. The engine paints a step's standard error
@@ -235,6 +285,19 @@ fn parse_build_line(line: &str) -> Option<BuildEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_from_gives_its_base_and_its_stage_name() {
+        assert_eq!(
+            from_parts("FROM builder AS test"),
+            ("builder".into(), Some("test".into()))
+        );
+        assert_eq!(
+            from_parts("FROM --platform=linux/amd64 ${RUST_IMAGE} as builder"),
+            ("${RUST_IMAGE}".into(), Some("builder".into()))
+        );
+        assert_eq!(from_parts("FROM scratch"), ("scratch".into(), None));
+    }
 
     #[test]
     fn build_lines_are_read() {

@@ -145,6 +145,19 @@ pub struct Built {
     /// The images this build made itself (not taken from the cache or a `FROM`), oldest first:
     /// what [`Engine::remove_built`] removes when the build was only a measurement.
     pub made: Vec<String>,
+    /// The last image of every stage that no later stage of the build starts `FROM` and that is
+    /// not the result (a `test` stage the result copies from, say): with the classic builder
+    /// each is left untagged and without a child, the next build's cache.
+    pub stage_ends: Vec<StageEnd>,
+}
+
+/// The last image of one stage of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageEnd {
+    /// The stage's name (`FROM … AS test`), or its index from 0 when it has none.
+    pub stage: String,
+    /// A short ID.
+    pub id: String,
 }
 
 /// How a container is started.
@@ -477,6 +490,21 @@ impl Engine {
     }
 
     /// Removes an image by ID or tag; with `force`, also when tagged several times.
+    /// Removes one tag: the image goes with its last tag, with the untagged images of its build
+    /// steps, unless another image builds on it (then it stays, as that image's parent). An
+    /// image a container uses is refused, never forced.
+    pub async fn remove_tag(&self, tag: &str) -> Result<()> {
+        let options = RemoveImageOptionsBuilder::default().force(false).build();
+        match self.docker.remove_image(tag, Some(options), None).await {
+            Ok(_)
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("remove the tag {tag}")),
+        }
+    }
+
+    /// Removes an image by name or ID, with every tag it has (forced): for the local bases.
     pub async fn remove_image(&self, name: &str) -> Result<()> {
         let options = RemoveImageOptionsBuilder::default().force(true).build();
         match self.docker.remove_image(name, Some(options), None).await {

@@ -40,18 +40,38 @@ fn clean_removes_what_the_tool_made_for_the_manifest_and_nothing_else() {
     .trim()
     .to_string();
     // A container a user started by hand from a labelled image: it inherits the image's
-    // `io.webtest.xtask=1`, yet it is the user's.
+    // `io.webtest.xtask=1`, yet it is the user's. Removed with the test's images however the
+    // test ends, so that a failure here leaves nothing for the next run to trip on.
     let by_hand = docker(&["run", "-d", "webtest-it-other:slim", "/hello"])
         .trim()
         .to_string();
+    let _tidy = Tidy {
+        containers: [leftover.clone(), by_hand.clone()],
+        images: [
+            "webtest-it-other:slim",
+            "webtest-it-clean:simples",
+            "webtest-test/unrelated:1",
+        ],
+    };
+    // Every container the tool started goes, the leftover of this test and any that an earlier
+    // run in this engine left (an engine that outlives its runs may hold some).
+    let tool_started = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=io.webtest.xtask.container=1",
+    ])
+    .lines()
+    .count();
 
     let dir = scratch("clean");
     let manifest = manifest_copy(&dir, |text| in_repository(&text, "webtest-it-clean"));
     let out = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("removed 1 container(s) the tool started and 1 image(s) of webtest-it-clean"),
+        stderr(&out).contains(&format!(
+            "removed {tool_started} container(s) the tool started and 1 image(s) of webtest-it-clean"
+        )),
         "{}",
         stderr(&out)
     );
@@ -78,7 +98,25 @@ fn clean_removes_what_the_tool_made_for_the_manifest_and_nothing_else() {
         images.contains(&unrelated),
         "clean removed an unrelated image"
     );
+}
 
-    docker(&["rm", "-f", &by_hand]);
-    docker(&["rmi", "webtest-it-other:slim", "webtest-test/unrelated:1"]);
+/// The test's own containers and images, removed when the test ends, passed or failed.
+struct Tidy {
+    containers: [String; 2],
+    images: [&'static str; 3],
+}
+
+impl Drop for Tidy {
+    fn drop(&mut self) {
+        for container in &self.containers {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", container])
+                .output();
+        }
+        for image in self.images {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", image])
+                .output();
+        }
+    }
 }

@@ -402,10 +402,7 @@ fn spawn_compare(manifest: &Path, out: &Path) -> std::process::Child {
 fn wait_for_labelled_container(timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if !docker(&["ps", "-q", "--filter", "label=io.webtest.xtask=1"])
-            .trim()
-            .is_empty()
-        {
+        if !running_labelled_containers().is_empty() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -488,17 +485,17 @@ fn sigint_during_a_build_removes_the_step_container_and_the_images_the_build_mad
     .unwrap();
     // The step's own output does not reach a log, but its container does reach the engine.
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let running = docker(&["ps", "-q", "--filter", "status=running"]);
-        if running.lines().count() > before.containers.len() || Instant::now() > deadline {
-            break;
-        }
+    // A container that is there now and was not in the snapshot: containers the engine held
+    // before, stopped ones included, are not counted.
+    let step_started = || {
+        docker(&["ps", "-q", "--no-trunc", "--filter", "status=running"])
+            .lines()
+            .any(|id| !before.containers.iter().any(|old| old == id))
+    };
+    while !step_started() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        docker(&["ps", "-q"]).lines().count() > before.containers.len(),
-        "the RUN step never started"
-    );
+    assert!(step_started(), "the RUN step never started");
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -770,7 +767,15 @@ fn a_secret_beside_the_sources_never_reaches_the_engine_nor_do_build_args_or_lab
             "unexpected label {label}"
         );
     }
-    let _ = docker(&["rmi", "webtest-it-secrets:multistage"]);
+    remove_repository(&manifest);
+}
+
+/// Removes a test repository's images, the stage ends its builds named included, with the
+/// tool's own `clean`, so that an engine that outlives the test run (a CI machine's) does not
+/// gather them run after run.
+fn remove_repository(manifest: &Path) {
+    let out = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A build's record, as `build-images` keeps it under target/xtask/builds.
@@ -861,6 +866,26 @@ fn a_rebuild_after_an_edit_removes_what_it_superseded_and_keeps_the_dependency_c
                 "edit {edit} left the superseded image {id} behind"
             );
         }
+        // The stage the image copies its binary from (`test`) is named, not left untagged.
+        let untagged = docker(&[
+            "images",
+            "-q",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            "label=io.webtest.xtask=1",
+        ]);
+        let test_stage = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "webtest-it-edits:multistage-stage-test",
+        ]);
+        assert!(
+            !untagged.lines().any(|id| test_stage.trim().contains(id)),
+            "edit {edit}: the test stage's image is untagged"
+        );
     }
-    docker(&["rmi", tag]);
+    remove_repository(&manifest);
 }
