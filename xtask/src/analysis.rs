@@ -423,9 +423,11 @@ pub mod tests {
         assert_eq!(a.file_count, 2);
     }
 
-    #[test]
-    fn an_archive_file_gives_the_config_and_history_the_engine_would() {
-        let dir = std::env::temp_dir().join(format!("xtask-analysis-{}", std::process::id()));
+    /// A classic archive of two small layers in a directory of its own, for the tests that
+    /// read one from a file; returns the directory (to remove) and the archive.
+    fn two_layer_archive(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-analysis-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("image.tar");
         std::fs::write(
@@ -433,6 +435,12 @@ pub mod tests {
             image(&[layer(&[("a", "0123")]), layer(&[("b", "01")])]),
         )
         .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn an_archive_file_gives_the_config_and_history_the_engine_would() {
+        let (dir, path) = two_layer_archive("full");
         let analyses = Analyses::new(&Cache::Off).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let analysis = runtime.block_on(analyses.archive(&path)).unwrap();
@@ -454,14 +462,7 @@ pub mod tests {
 
     #[test]
     fn without_the_compressed_size_it_is_absent_and_a_kept_analysis_serves_accordingly() {
-        let dir = std::env::temp_dir().join(format!("xtask-analysis-light-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("image.tar");
-        std::fs::write(
-            &path,
-            image(&[layer(&[("a", "0123")]), layer(&[("b", "01")])]),
-        )
-        .unwrap();
+        let (dir, path) = two_layer_archive("light");
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let full = Analyses::new(&Cache::Off).unwrap();
         let light = Analyses::without_compressed_size(&Cache::Off).unwrap();

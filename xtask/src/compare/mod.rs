@@ -197,11 +197,7 @@ async fn measure_and_check(
                 variant: &image.variant,
                 tag: &image.tag,
                 id: &image.id,
-                start: variant.run.then_some(if variant.hardened {
-                    Security::Hardened
-                } else {
-                    Security::Default
-                }),
+                start: variant.run.then_some(security_of(variant)),
                 tmpfs: &variant.tmpfs,
             }
         })
@@ -221,7 +217,12 @@ async fn measure_and_check(
     }
 
     // The runs, one variant at a time, since they share the host port.
-    let client = runner::http_client(Duration::from_secs(5))?;
+    let runs = Runs {
+        engine,
+        client: runner::http_client(Duration::from_secs(5))?,
+        manifest,
+        starts: plan.starts,
+    };
     let mut run_checks = Vec::new();
     for image in images.iter_mut() {
         if !manifest.variants[&image.variant].run {
@@ -233,13 +234,16 @@ async fn measure_and_check(
             plan.starts,
             std::net::SocketAddr::new(plan.probe_host, plan.port)
         ));
-        let security = if manifest.variants[&image.variant].hardened {
-            Security::Hardened
-        } else {
-            Security::Default
+        let variant = &manifest.variants[&image.variant];
+        let service = Service {
+            image: &image.tag,
+            publish: plan.publish(manifest),
+            security: security_of(variant),
+            tmpfs: &variant.tmpfs,
+            ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
+            probe_host: plan.probe_host,
         };
-        let tmpfs = &manifest.variants[&image.variant].tmpfs;
-        match run_variant(engine, &client, manifest, plan, &image.tag, security, tmpfs).await {
+        match run_variant(&runs, &service).await {
             Ok(run) => {
                 phase.finish(&format!(
                     "run {}: ready in {} ms, stopped in {} ms, probes {}",
@@ -365,33 +369,42 @@ struct FirstStart {
     security: RunSecurity,
 }
 
-/// Starts a variant `plan.starts` times; the first start is also probed, measured and loaded.
-async fn run_variant(
-    engine: &Engine,
-    client: &reqwest::Client,
-    manifest: &Manifest,
-    plan: &Plan,
-    tag: &str,
-    security: Security,
-    tmpfs: &[String],
-) -> Result<RunReport> {
-    let service = Service {
-        image: tag,
-        publish: plan.publish(manifest),
-        security,
-        tmpfs,
-        ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
-        probe_host: plan.probe_host,
-    };
+/// What every run of the variants shares: the engine, one HTTP client, the manifest's probes and
+/// load, and how many times each variant starts.
+struct Runs<'a> {
+    engine: &'a Engine,
+    client: reqwest::Client,
+    manifest: &'a Manifest,
+    starts: u32,
+}
+
+/// How a variant's container runs: hardened when the manifest says so, else with the engine's
+/// defaults. One rule for the registry round trip's start and for the runs.
+fn security_of(variant: &crate::manifest::Variant) -> Security {
+    if variant.hardened {
+        Security::Hardened
+    } else {
+        Security::Default
+    }
+}
+
+/// Starts a variant `runs.starts` times; the first start is also probed, measured and loaded.
+async fn run_variant(runs: &Runs<'_>, service: &Service<'_>) -> Result<RunReport> {
+    let Runs {
+        engine,
+        client,
+        manifest,
+        starts,
+    } = runs;
     let base = service.base();
     let mut ready = Vec::new();
     let mut stops = Vec::new();
     let mut first: Option<FirstStart> = None;
-    for _ in 0..plan.starts {
+    for _ in 0..*starts {
         let runner::Started {
             id,
             ready: ready_in,
-        } = runner::start(engine, client, &service).await?;
+        } = runner::start(engine, client, service).await?;
         let measured = async {
             let ready_ms = ready_in.as_millis() as u64;
             if first.is_none() {
