@@ -112,13 +112,6 @@ pub async fn build_all_on_bases(
         // One context per variant, holding its own Dockerfile only: the engine drops that file
         // from what `COPY . .` sees (`.dockerignore` excludes it), but it would not drop the
         // Dockerfile of another variant, and the cache key would change with the selection.
-        let context_tar = {
-            let dir = manifest.context.clone();
-            let dockerfile = variant.dockerfile.clone();
-            tokio::task::spawn_blocking(move || build_context::tar(&dir, &[dockerfile.as_str()]))
-                .await?
-                .context("pack the build context")?
-        };
         let crates_label = match crate::crates::built_package(&text) {
             Some(package) => crates
                 .entry(package.clone())
@@ -141,13 +134,39 @@ pub async fn build_all_on_bases(
         if let Some(value) = crates_label {
             labels.insert(labels::LABEL_CRATES.to_string(), value);
         }
+        // The labels go into the Dockerfile the engine receives, as one step, when the context
+        // leaves the Dockerfile out of what COPY sees (so that its text is in no cache key);
+        // otherwise through the build API, one step per label.
+        let labelled = if build_context::excludes(&manifest.context, &variant.dockerfile)? {
+            crate::dockerfile::with_labels(&text, variant.target.as_deref(), &labels)
+        } else {
+            None
+        };
+        let context_tar = {
+            let dir = manifest.context.clone();
+            let dockerfile = variant.dockerfile.clone();
+            let labelled = labelled.clone();
+            tokio::task::spawn_blocking(move || {
+                let replaced = labelled
+                    .as_deref()
+                    .map(|text| (dockerfile.as_str(), text.as_bytes()));
+                build_context::tar_with(&dir, &[dockerfile.as_str()], replaced)
+            })
+            .await?
+            .context("pack the build context")?
+        };
+        let api_labels = if labelled.is_some() {
+            BTreeMap::new()
+        } else {
+            labels
+        };
         let spec = BuildSpec {
             context_tar,
             dockerfile: &variant.dockerfile,
             tag: &tag,
             target: variant.target.as_deref(),
             build_args: &build_args,
-            labels: &labels,
+            labels: &api_labels,
             no_cache: plan.cache == Cache::Ignore,
         };
         let started = Instant::now();

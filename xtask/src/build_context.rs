@@ -119,6 +119,22 @@ fn clean(pattern: &str) -> String {
 /// it drops both from the context again when `.dockerignore` excludes them, so that `COPY . .`
 /// does not see them.
 pub fn tar(context: &Path, always: &[&str]) -> Result<Vec<u8>> {
+    tar_with(context, always, None)
+}
+
+/// Whether the context's `.dockerignore` leaves `path` out: then the engine reads it as the
+/// Dockerfile and drops it from what `COPY` sees, so its text is no part of any cache key.
+pub fn excludes(context: &Path, path: &str) -> Result<bool> {
+    Ok(Ignore::load(context)?.excludes(&clean(path)))
+}
+
+/// [`tar`], with the file at `replaced.0` (one of `always`) holding `replaced.1` instead of what
+/// is on disk: the Dockerfile with the tool's labels in it.
+pub fn tar_with(
+    context: &Path,
+    always: &[&str],
+    replaced: Option<(&str, &[u8])>,
+) -> Result<Vec<u8>> {
     let ignore = Ignore::load(context)?;
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
@@ -158,6 +174,9 @@ pub fn tar(context: &Path, always: &[&str]) -> Result<Vec<u8>> {
         } else if entry.file_type().is_symlink() {
             let target = std::fs::read_link(entry.path())?;
             builder.append_link(&mut header, &name, target)?;
+        } else if let Some((_, text)) = replaced.filter(|(path, _)| clean(path) == name) {
+            header.set_size(text.len() as u64);
+            builder.append_data(&mut header, &name, text)?;
         } else {
             let file = std::fs::File::open(entry.path())
                 .with_context(|| format!("read {}", entry.path().display()))?;

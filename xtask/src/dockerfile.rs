@@ -1,7 +1,8 @@
 //! Just enough of a Dockerfile to say which base images a build uses: its stages, what each is
 //! `FROM`, and which stages it copies from. A build of a target uses the bases of that stage and
 //! of every stage it depends on, and nothing else (the classic builder builds every stage, but
-//! what the others are built on does not end up in the image).
+//! what the others are built on does not end up in the image). And the one edit the tool makes
+//! to a Dockerfile it sends: its labels as one `LABEL` at the end of the target stage.
 
 /// A base image as a Dockerfile names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,85 @@ fn base_ref(from: &str) -> BaseRef {
     }
 }
 
+/// The Dockerfile with one `LABEL` instruction holding every label added at the end of the
+/// `target` stage (default: the last), or `None` when the file has no such stage.
+///
+/// The classic builder turns the build API's labels into one `LABEL` step per label, each a
+/// container committed on top of the image: for a large image, seconds apiece, and every commit
+/// changes the `created` and `revision` labels, so every commit paid for them all again. One
+/// instruction is one step.
+pub fn with_labels(
+    text: &str,
+    target: Option<&str>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    // The lines that start a stage: a FROM at the start of an instruction, not a continuation.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut starts = Vec::new();
+    let mut continued = false;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        let is_comment = trimmed.starts_with('#');
+        if !continued && !is_comment {
+            let keyword = trimmed.split_whitespace().next().unwrap_or("");
+            if keyword.eq_ignore_ascii_case("FROM") {
+                starts.push(index);
+            }
+        }
+        if !is_comment && !trimmed.is_empty() {
+            continued = trimmed.ends_with('\\');
+        }
+    }
+    let stages = stages(text);
+    if stages.len() != starts.len() || stages.is_empty() {
+        return None;
+    }
+    let index = match target {
+        None => stages.len() - 1,
+        Some(name) => stages.iter().position(|stage| {
+            stage
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })?,
+    };
+    let at = starts.get(index + 1).copied().unwrap_or(lines.len());
+    if labels.is_empty() {
+        return Some(text.to_string());
+    }
+    let quoted: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{}={}", quote(key), quote(value)))
+        .collect();
+    let instruction = format!("LABEL {}", quoted.join(" \\\n      "));
+    let mut out: Vec<String> = lines[..at].iter().map(|l| l.to_string()).collect();
+    // A stage that ends in a continuation line would swallow the instruction.
+    if out.last().is_some_and(|l| l.trim_end().ends_with('\\')) {
+        return None;
+    }
+    out.push(instruction);
+    out.extend(lines[at..].iter().map(|l| l.to_string()));
+    Some(out.join("\n") + "\n")
+}
+
+/// A Dockerfile word in double quotes: a backslash, a quote and a `$` (which the builder would
+/// expand) escaped, line breaks made spaces.
+fn quote(raw: &str) -> String {
+    let mut out = String::from("\"");
+    for c in raw.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The stages of a Dockerfile, continuation lines joined and comments left out.
 fn stages(text: &str) -> Vec<Stage> {
     let mut stages: Vec<Stage> = Vec::new();
@@ -183,6 +263,37 @@ fn instructions(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn labels_go_at_the_end_of_the_target_stage_in_one_instruction() {
+        let text = "ARG A=x\nFROM a AS builder\nRUN make \\\n  all\n\nFROM builder AS test\nRUN check\nFROM scratch\nCOPY --from=test /x /x\n";
+        let two = labels(&[("b", "2"), ("a", "say \"hi\" $HOME")]);
+        let last = with_labels(text, None, &two).unwrap();
+        assert!(
+            last.ends_with("COPY --from=test /x /x\nLABEL \"a\"=\"say \\\"hi\\\" \\$HOME\" \\\n      \"b\"=\"2\"\n"),
+            "{last}"
+        );
+        let builder = with_labels(text, Some("builder"), &labels(&[("k", "v")])).unwrap();
+        assert!(
+            builder.contains("  all\n\nLABEL \"k\"=\"v\"\nFROM builder AS test\n"),
+            "{builder}"
+        );
+        assert_eq!(with_labels(text, Some("nope"), &two), None);
+        // A FROM inside a continuation is no stage: the labels go after the whole RUN.
+        let tricky = "FROM a AS one\nRUN echo \\\nFROM b\n";
+        let one = with_labels(tricky, Some("one"), &labels(&[("k", "v")])).unwrap();
+        assert_eq!(
+            one,
+            "FROM a AS one\nRUN echo \\\nFROM b\nLABEL \"k\"=\"v\"\n"
+        );
+    }
 
     const GO: &str = "\
 ARG GO_IMAGE=golang:1.23-alpine3.20
