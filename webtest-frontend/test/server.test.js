@@ -83,6 +83,23 @@ test("a graceful stop lets a request in flight finish and closes idle connection
   agent.destroy();
 });
 
+test("a stop that comes while a keep-alive request is answered does not wait for the keep-alive timeout", async () => {
+  const { server, port } = await serveTemp();
+  const agent = new http.Agent({ keepAlive: true });
+  let stopped;
+  // The stop begins while the request is being answered: its connection is busy then, and idle
+  // (kept alive) a moment later.
+  server.once("request", () => {
+    const began = Date.now();
+    stopped = new Promise((resolve) => stopGracefully(server, (drained) => resolve({ drained, ms: Date.now() - began })));
+  });
+  await new Promise((resolve) => http.get({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => { res.resume(); res.on("end", resolve); }));
+  const { drained, ms } = await stopped;
+  agent.destroy();
+  assert.strictEqual(drained, true);
+  assert.ok(ms < 1000, `the stop took ${ms} ms: a connection that went idle during it held it`);
+});
+
 test("PORT must be 1 to 65535", () => {
   assert.strictEqual(parsePort("8080"), 8080);
   assert.strictEqual(parsePort(" 80 "), 80);

@@ -489,7 +489,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes an image by ID or tag; with `force`, also when tagged several times.
     /// Removes one tag: the image goes with its last tag, with the untagged images of its build
     /// steps, unless another image builds on it (then it stays, as that image's parent). An
     /// image a container uses is refused, never forced.
