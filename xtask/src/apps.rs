@@ -30,8 +30,9 @@ pub fn app_report(manifest: &Manifest, root: &std::path::Path) -> AppReport {
 ///
 /// `resolved` is what the build's base arguments resolved to, when this run built the images;
 /// without it (`--no-build`), an official image present in the engine counts as used, and
-/// otherwise the stand-in. The image's own label (`io.webtest.xtask.base`, which a stand-in
-/// gives every image built on it) has the last word on its own stage's base.
+/// otherwise the stand-in, by the newest tag of its repository. The image's own label
+/// (`io.webtest.xtask.base`, which a stand-in gives every image built on it) has the last word
+/// on its own stage's base.
 pub async fn bases_used(
     engine: &Engine,
     manifest: &Manifest,
@@ -112,14 +113,20 @@ async fn used(
         });
     };
     let official = declared.image.clone();
-    let image = match resolved.and_then(|args| args.get(name)) {
-        Some(image) => image.clone(),
-        None if engine.image(&official).await?.is_some() => official.clone(),
-        None => declared
-            .offline
-            .as_ref()
-            .and_then(|recipe| manifest.recipes.get(recipe))
-            .map_or_else(|| official.clone(), |recipe| recipe.image.clone()),
+    let standin = declared
+        .offline
+        .as_ref()
+        .and_then(|recipe| manifest.recipes.get(recipe));
+    let image = match (resolved.and_then(|args| args.get(name)), standin) {
+        (Some(image), _) => image.clone(),
+        (None, _) if engine.image(&official).await?.is_some() => official.clone(),
+        // The recipe names a repository; its tag (the suites, a toolchain's version) is the
+        // one the engine holds, the newest when it holds several.
+        (None, Some(recipe)) => engine
+            .newest_tag(&recipe.image)
+            .await?
+            .unwrap_or_else(|| recipe.image.clone()),
+        (None, None) => official.clone(),
     };
     let kind = if image == official {
         BaseKind::Official

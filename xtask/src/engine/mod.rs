@@ -352,6 +352,27 @@ impl Engine {
         Ok(value)
     }
 
+    /// The newest tag of `repository` in the engine (`webtest-base/alpine:bookworm` for
+    /// `webtest-base/alpine`), or `None` when it has none.
+    pub async fn newest_tag(&self, repository: &str) -> Result<Option<String>> {
+        let filters = HashMap::from([("reference", vec![repository])]);
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .with_context(|| format!("list the images of {repository}"))?;
+        images.sort_by_key(|image| std::cmp::Reverse(image.created));
+        let prefix = format!("{repository}:");
+        Ok(images
+            .iter()
+            .flat_map(|image| image.repo_tags.iter())
+            .find(|tag| tag.starts_with(&prefix))
+            .cloned())
+    }
+
     /// The image's facts, or `None` when the engine has no such image.
     pub async fn image(&self, name: &str) -> Result<Option<ImageFacts>> {
         let inspect = match self.docker.inspect_image(name).await {
