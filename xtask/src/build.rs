@@ -96,6 +96,32 @@ pub async fn build_all_on_bases(
     progress: &Progress,
 ) -> Result<Builds> {
     let bases = bases::ensure_for_build(ctx, engine, manifest, progress).await?;
+    let site = Site {
+        ctx,
+        engine,
+        manifest,
+        progress,
+    };
+    build_on(&site, plan, bases).await
+}
+
+/// What every build of one manifest works with.
+pub struct Site<'a> {
+    pub ctx: &'a Ctx,
+    pub engine: &'a Engine,
+    pub manifest: &'a Manifest,
+    pub progress: &'a Progress,
+}
+
+/// Builds the plan's variants, in its order, on bases already made (`bases::ensure_for_build`).
+/// Builds of different manifests may run at once: they share only their bases.
+pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<Builds> {
+    let Site {
+        ctx,
+        engine,
+        manifest,
+        progress,
+    } = *site;
     let provenance = provenance(ctx, manifest)?;
     let revision = provenance.revision.clone();
     // The crates of each package a Dockerfile builds, asked of cargo once per package.

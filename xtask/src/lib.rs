@@ -63,12 +63,13 @@ pub fn run(cli: Cli, style: Style) -> anyhow::Result<()> {
                 // Every app's manifest is read and checked, and the flags become a plan for
                 // each, before the engine is connected to: a bad one (such as --edit-cost for an
                 // app without an `edit:` file) is a usage error even with no engine.
-                let apps = manifest::load_apps(ctx.manifest()?, args.app.as_deref())?;
+                let primary = ctx.manifest()?;
+                let apps = manifest::load_apps(primary.clone(), args.app.as_deref())?;
                 for app in &apps {
                     compare::Plan::new(&ctx, app, &args, std::net::Ipv4Addr::LOCALHOST.into())?;
                 }
                 let engine = Engine::connect().await?;
-                compare::run(&ctx, &apps, &engine, args).await
+                compare::run(&ctx, &apps, primary, &engine, args).await
             }
             Command::Stress(args) => {
                 let manifest = ctx.manifest()?;

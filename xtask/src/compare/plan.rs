@@ -85,6 +85,9 @@ pub struct Plan {
     /// Present with `--edit-cost`.
     pub edit_cost: Option<edit_cost::Plan>,
     pub registry: crate::transfer::Registry,
+    /// The manifest whose `registry:` makes the registry of the run when an app's own names
+    /// none: the one that lists the apps (set by `compare::run`; `None` in a plan of its own).
+    pub registry_home: Option<std::sync::Arc<Manifest>>,
 }
 
 impl Plan {
@@ -125,6 +128,7 @@ impl Plan {
                 args.registry.as_deref(),
                 args.no_registry,
             ),
+            registry_home: None,
         })
     }
 

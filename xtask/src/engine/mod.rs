@@ -493,19 +493,11 @@ impl Engine {
     /// first (each was the parent of the next). `noprune` keeps the parents it took from the
     /// cache or a `FROM`, which other images still use.
     pub async fn remove_built(&self, tag: &str, made: &[String]) -> Result<()> {
-        let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+        let options = RemoveImageOptionsBuilder::default().noprune(true);
         for name in std::iter::once(tag).chain(made.iter().rev().map(String::as_str)) {
-            match self
-                .docker
-                .remove_image(name, Some(options.clone()), None)
+            self.remove_image_with(name, options.clone())
                 .await
-            {
-                Ok(_)
-                | Err(DockerError::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(err) => return Err(err).with_context(|| format!("remove image {name}")),
-            }
+                .with_context(|| format!("remove image {name}"))?;
         }
         Ok(())
     }
@@ -514,25 +506,34 @@ impl Engine {
     /// steps, unless another image builds on it (then it stays, as that image's parent). An
     /// image a container uses is refused, never forced.
     pub async fn remove_tag(&self, tag: &str) -> Result<()> {
-        let options = RemoveImageOptionsBuilder::default().force(false).build();
-        match self.docker.remove_image(tag, Some(options), None).await {
-            Ok(_)
-            | Err(DockerError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("remove the tag {tag}")),
-        }
+        self.remove_image_with(tag, RemoveImageOptionsBuilder::default().force(false))
+            .await
+            .with_context(|| format!("remove the tag {tag}"))
     }
 
     /// Removes an image by name or ID, with every tag it has (forced): for the local bases.
     pub async fn remove_image(&self, name: &str) -> Result<()> {
-        let options = RemoveImageOptionsBuilder::default().force(true).build();
-        match self.docker.remove_image(name, Some(options), None).await {
+        self.remove_image_with(name, RemoveImageOptionsBuilder::default().force(true))
+            .await
+            .with_context(|| format!("remove image {name}"))
+    }
+
+    /// `DELETE /images/{name}`; an image that is not there is no error.
+    async fn remove_image_with(
+        &self,
+        name: &str,
+        options: RemoveImageOptionsBuilder,
+    ) -> Result<(), DockerError> {
+        match self
+            .docker
+            .remove_image(name, Some(options.build()), None)
+            .await
+        {
             Ok(_)
             | Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("remove image {name}")),
+            Err(err) => Err(err),
         }
     }
 }

@@ -26,12 +26,38 @@ fn working(cost: &EditCost) -> impl Iterator<Item = &String> {
     })
 }
 
-fn costs(report: &Report) -> Vec<(&str, &EditCost)> {
+/// Each image's edit cost, the image named with its app when the report has several.
+fn costs(report: &Report) -> Vec<(String, &EditCost)> {
     report
         .images
         .iter()
-        .filter_map(|i| i.edit_cost.as_ref().map(|c| (i.variant.as_str(), c)))
+        .filter_map(|i| {
+            i.edit_cost
+                .as_ref()
+                .map(|c| (super::apps::label(report, i), c))
+        })
         .collect()
+}
+
+/// The changed files, each once in the order of the images, each with its app when the report
+/// has several (every app changes its own manifest's `edit:` file).
+fn changed_files(report: &Report, quote: impl Fn(&str) -> String) -> String {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for image in &report.images {
+        if let Some(cost) = &image.edit_cost {
+            if !seen.iter().any(|(_, file)| *file == cost.file) {
+                seen.push((image.app.as_str(), cost.file.as_str()));
+            }
+        }
+    }
+    let several = super::apps::several(report);
+    seen.iter()
+        .map(|(app, file)| match several && !app.is_empty() {
+            true => format!("{} ({app})", quote(file)),
+            false => quote(file),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn seconds(ms: u64) -> String {
@@ -41,9 +67,9 @@ fn seconds(ms: u64) -> String {
 /// The terminal's table, with a title line naming the changed file; empty without edit costs.
 pub fn terminal(report: &Report, style: Style) -> String {
     let costs = costs(report);
-    let Some((_, first)) = costs.first() else {
+    if costs.is_empty() {
         return String::new();
-    };
+    }
     let mut table = table(style);
     table.set_header(vec![
         "variant",
@@ -67,22 +93,22 @@ pub fn terminal(report: &Report, style: Style) -> String {
     }
     format!(
         "Edit cost: rebuild after one line appended to {}\n{table}\n\n",
-        printable(&first.file)
+        changed_files(report, printable)
     )
 }
 
 /// The Markdown section; empty without edit costs.
 pub fn markdown(report: &Report) -> String {
     let costs = costs(report);
-    let Some((_, first)) = costs.first() else {
+    if costs.is_empty() {
         return String::new();
-    };
+    }
     let mut out = String::from("## Edit cost\n\n");
     let _ = writeln!(
         out,
         "The rebuild of each variant after one line was appended to {} (in a copy of the build \
          context), from a warm build cache.\n",
-        code_cell(&first.file)
+        changed_files(report, code_cell)
     );
     out.push_str("| variant | rebuild | from cache | ran again (RUN, COPY, ADD) |\n| --- | ---: | ---: | --- |\n");
     for (variant, cost) in &costs {

@@ -94,7 +94,7 @@ impl Progress {
     pub fn steps(&self, message: &str) -> Steps<'_> {
         let bar = self.spinner("{spinner} {prefix} [{pos}/{len}] {msg:.dim} {elapsed}", "");
         bar.set_prefix(message.to_string());
-        Steps(self.begin(message, bar))
+        Steps(self.begin(message, bar), message.to_string())
     }
 
     /// Where no bar is drawn, the start of the work is a line of its own.
@@ -151,8 +151,9 @@ impl Bytes<'_> {
     }
 }
 
-/// See [`Progress::steps`].
-pub struct Steps<'a>(Phase<'a>);
+/// See [`Progress::steps`]: the phase, and what it does (named on each step's line, since
+/// builds of several apps run at once).
+pub struct Steps<'a>(Phase<'a>, String);
 
 impl Steps<'_> {
     pub fn step(&self, number: usize, total: usize, instruction: &str) {
@@ -160,7 +161,11 @@ impl Steps<'_> {
         self.0.bar.set_position(number as u64);
         self.0.bar.set_message(one_line(instruction, 60));
         if !self.0.progress.live {
-            eprintln!("    step {number}/{total}: {}", one_line(instruction, 100));
+            eprintln!(
+                "    {}, step {number}/{total}: {}",
+                self.1,
+                one_line(instruction, 100)
+            );
         }
     }
 

@@ -31,13 +31,14 @@ pub(super) fn shown(report: &Report) -> bool {
         .any(|i| i.transfer.is_some() || i.components.is_some())
 }
 
-/// One row of the shipping table, in the order of [`HEADERS`].
-pub(super) fn row(image: &ImageReport) -> [String; 10] {
+/// One row of the shipping table, in the order of [`HEADERS`]; the image is named with its app
+/// when the report has several.
+pub(super) fn row(report: &Report, image: &ImageReport) -> [String; 10] {
     let t = image.transfer.as_ref();
     let c = image.components.as_ref();
     let or_absent = |value: Option<String>| value.unwrap_or_else(|| ABSENT.to_string());
     [
-        image.variant.clone(),
+        super::apps::label(report, image),
         or_absent(t.map(|t| human_bytes(t.pushed_bytes))),
         or_absent(t.map(|t| thousands(t.push_ms))),
         or_absent(t.map(|t| thousands(t.pull_ms))),

@@ -167,7 +167,7 @@ fn shipping_table(report: &Report, style: Style) -> Table {
     );
     for image in &report.images {
         table.add_row(
-            super::shipping::row(image)
+            super::shipping::row(report, image)
                 .iter()
                 .map(|text| Cell::new(printable(text))),
         );

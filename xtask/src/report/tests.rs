@@ -356,3 +356,38 @@ fn edit_cost_shows_only_when_measured_and_lists_the_working_steps() {
     assert_eq!(back, report);
     assert!(!crate::report::json(&example()).contains("edit_cost"));
 }
+
+#[test]
+fn edit_costs_of_several_apps_name_each_app_and_its_changed_file() {
+    let mut report = apps_example();
+    let cost = |file: &str, ms| crate::model::EditCost {
+        file: file.into(),
+        rebuild_ms: ms,
+        steps: 9,
+        cached_steps: 2,
+        rebuilt: vec!["COPY . .".into()],
+    };
+    for image in report.images.iter_mut() {
+        match (image.app.as_str(), image.variant.as_str()) {
+            ("rust", "multistage") => image.edit_cost = Some(cost("webtest/src/main.rs", 32_400)),
+            ("go", "multistage") => image.edit_cost = Some(cost("webtest-go/main.go", 68_200)),
+            _ => {}
+        }
+    }
+    let text = terminal(&report, PLAIN);
+    assert!(
+        text.contains(
+            "Edit cost: rebuild after one line appended to webtest/src/main.rs (rust), \
+             webtest-go/main.go (go)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("rust multistage ┆  32.4 s"), "{text}");
+    assert!(text.contains("go multistage   ┆  68.2 s"), "{text}");
+    let md = markdown(&report, None);
+    assert!(
+        md.contains("`webtest/src/main.rs` (rust), `webtest-go/main.go` (go)"),
+        "{md}"
+    );
+    assert!(md.contains("| go multistage | 68.2 s | 2/9 |"), "{md}");
+}

@@ -83,6 +83,9 @@ pub struct Site<'a> {
     pub ctx: &'a Ctx,
     pub engine: &'a Engine,
     pub manifest: &'a Manifest,
+    /// The manifest whose `registry:` makes the registry: the app's own, or, when it names
+    /// none, the one that lists the apps.
+    pub registry_home: &'a Manifest,
     pub progress: &'a Progress,
     pub publish: Publish,
     /// Where the published port is reached (see `Engine::probe_host`).
@@ -198,21 +201,25 @@ pub async fn measure(
 /// stand-in), on a free port of 127.0.0.1. `None`, with a note, when the manifest names no
 /// registry and the engine has no `registry:2`.
 async fn start_own(site: &Site<'_>) -> Result<Option<(String, String)>> {
-    let image =
-        match crate::bases::registry_image(site.ctx, site.engine, site.manifest, site.progress)
-            .await?
-        {
-            Some(image) => image,
-            None if site.engine.image("registry:2").await?.is_some() => "registry:2".to_string(),
-            None => {
-                site.progress.note(&format!(
+    let image = match crate::bases::registry_image(
+        site.ctx,
+        site.engine,
+        site.registry_home,
+        site.progress,
+    )
+    .await?
+    {
+        Some(image) => image,
+        None if site.engine.image("registry:2").await?.is_some() => "registry:2".to_string(),
+        None => {
+            site.progress.note(&format!(
                 "no registry round trip: {} names no `registry:` and the engine has no registry:2 \
                  (add one, pass --registry HOST:PORT, or --no-registry to say so)",
-                site.manifest.path.display()
+                site.registry_home.path.display()
             ));
-                return Ok(None);
-            }
-        };
+            return Ok(None);
+        }
+    };
     let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
     let port = runner::host_port(localhost, 0)?;
     let labels = labels::container();

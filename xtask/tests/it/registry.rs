@@ -84,9 +84,11 @@ fn every_variant_goes_through_a_registry_started_for_the_run_and_removed_after()
     let transfer = &multistage["transfer"];
     let pushed = transfer["pushed_bytes"].as_u64().unwrap();
     let compressed = multistage["compressed_bytes"].as_u64().unwrap();
+    // The registry stores what the engine's Go gzip made; ours is libdeflate's size of the same
+    // bytes (measured: 773,648 B against 785,069 B pushed, config and manifest included).
     let off = (pushed as f64 - compressed as f64).abs() / compressed as f64;
     assert!(
-        off <= 0.10,
+        off <= 0.03,
         "pushed {pushed} B is {:.1} % off the compressed {compressed} B",
         off * 100.0
     );

@@ -145,7 +145,7 @@ fn shipping(out: &mut String, report: &Report) {
         row((0..headers.len()).map(|i| if i == 0 { "---" } else { "---:" }.to_string()))
     );
     for image in &report.images {
-        let cells = super::shipping::row(image);
+        let cells = super::shipping::row(report, image);
         let cells = cells.iter().enumerate().map(|(index, cell)| {
             if index == 0 {
                 code_cell(cell)
