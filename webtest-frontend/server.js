@@ -50,10 +50,13 @@ function resolveFile(root, urlPath) {
   return file;
 }
 
+/** Every open connection of a server, for the graceful stop to find the silent ones. */
+const SOCKETS = Symbol("open connections");
+
 /** Creates the server for the files under root. */
 function createServer(root, log = (line) => process.stdout.write(`${line}\n`)) {
   const base = path.resolve(root);
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
     const send = (status, headers, body) => {
       const data = Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -88,6 +91,16 @@ function createServer(root, log = (line) => process.stdout.write(`${line}\n`)) {
       });
     });
   });
+  // Node counts a connection that has sent nothing yet (a browser's preconnect, a TCP health
+  // check) as neither idle nor busy, so closing the idle ones leaves it, and it would hold a
+  // stop for its whole header timeout. (Its bytes go to the HTTP parser without a "data"
+  // event, so what tells it is the socket's count of bytes read.)
+  server[SOCKETS] = new Set();
+  server.on("connection", (socket) => {
+    server[SOCKETS].add(socket);
+    socket.once("close", () => server[SOCKETS].delete(socket));
+  });
+  return server;
 }
 
 /**
@@ -102,15 +115,21 @@ function stopGracefully(server, done) {
   timer.unref();
   // A connection busy when the stop begins goes idle once its response is sent, and a kept-alive
   // one would then hold the server open until its keep-alive timeout (5 s): idle connections
-  // are closed as they appear, not only once.
-  const sweep = setInterval(() => server.closeIdleConnections(), 20);
+  // are closed as they appear, not only once; and so are those that never said a word.
+  const closeQuiet = () => {
+    server.closeIdleConnections();
+    for (const socket of server[SOCKETS] || []) {
+      if (socket.bytesRead === 0) socket.destroy();
+    }
+  };
+  const sweep = setInterval(closeQuiet, 20);
   sweep.unref();
   server.close(() => {
     clearTimeout(timer);
     clearInterval(sweep);
     done(true);
   });
-  server.closeIdleConnections();
+  closeQuiet();
 }
 
 module.exports = { createServer, stopGracefully, parsePort, resolveFile };

@@ -100,6 +100,21 @@ test("a stop that comes while a keep-alive request is answered does not wait for
   assert.ok(ms < 1000, `the stop took ${ms} ms: a connection that went idle during it held it`);
 });
 
+test("a connection that never sends a byte does not hold the stop", async () => {
+  const { server, port } = await serveTemp();
+  const silent = net.connect(port, "127.0.0.1");
+  silent.on("error", () => {});
+  await new Promise((resolve) => silent.once("connect", resolve));
+  // The server has accepted it once a request on another connection is answered.
+  await request(port, "GET", "/healthz");
+  const began = Date.now();
+  const drained = await new Promise((resolve) => stopGracefully(server, resolve));
+  const ms = Date.now() - began;
+  silent.destroy();
+  assert.strictEqual(drained, true);
+  assert.ok(ms < 1000, `the stop took ${ms} ms: a silent connection held it`);
+});
+
 test("PORT must be 1 to 65535", () => {
   assert.strictEqual(parsePort("8080"), 8080);
   assert.strictEqual(parsePort(" 80 "), 80);

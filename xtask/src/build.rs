@@ -195,6 +195,9 @@ pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<
             labels: &api_labels,
             no_cache: plan.cache == Cache::Ignore,
         };
+        // The image the tag names before the build: with no record of the build that made it
+        // (a fresh checkout, an engine kept across checkouts), it is what the build supersedes.
+        let before = engine.image(&tag).await?.map(|image| image.id);
         let started = Instant::now();
         let bar = progress.steps(&format!("build {tag}"));
         let mut on = |event: BuildEvent| match event {
@@ -209,7 +212,7 @@ pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<
         let result = engine.build(spec, &mut on).await;
         match result {
             Ok(done) => {
-                let removed = forget_superseded(ctx, engine, &tag, &done).await?;
+                let removed = forget_superseded(ctx, engine, &tag, &done, before).await?;
                 let how = if done.cached == done.steps && done.steps > 0 {
                     "up to date, every step from the cache".to_string()
                 } else {
@@ -243,7 +246,7 @@ pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<
 /// only copies from): they are the next build's cache, and unnamed they would show as `<none>`
 /// images, like the pile of superseded ones the records prevent. Only those: a stage end that
 /// another variant's image builds on (`slim`, `distroless`) has a child and needs no name. A
-/// later build whose stage end differs takes the tag, and its record removes the old one.
+/// later build whose stage end differs takes the tag, and the old one goes.
 async fn name_stage_ends(
     engine: &Engine,
     manifest: &Manifest,
@@ -265,9 +268,17 @@ async fn name_stage_ends(
             let id = short_id(&end.id).to_string();
             if dangling.contains(&id) && !named.contains(&id) {
                 let tag = stage_tag(variant, &end.stage);
+                let name = format!("{}:{tag}", manifest.repository);
+                let old = engine.image(&name).await?.map(|image| image.id);
                 engine
                     .tag_stage_end(&id, &manifest.repository, &tag)
                     .await?;
+                // The stage end the tag named before is untagged now: it goes, with the step
+                // images under it that nothing else uses (a build record may have removed them
+                // already; without one, nothing else would).
+                if let Some(old) = old.filter(|old| !old.contains(&id)) {
+                    engine.remove_if_untagged(&old).await;
+                }
                 named.push(id);
             }
         }
@@ -313,18 +324,31 @@ pub(crate) fn stage_tag(variant: &str, stage: &str) -> String {
 
 /// Records what `tag`'s build is made of and removes the images of its last build that nothing
 /// uses any more; returns how many went.
-async fn forget_superseded(ctx: &Ctx, engine: &Engine, tag: &str, done: &Built) -> Result<usize> {
+async fn forget_superseded(
+    ctx: &Ctx,
+    engine: &Engine,
+    tag: &str,
+    done: &Built,
+    before: Option<String>,
+) -> Result<usize> {
     let records = Records::new(&ctx.out_dir());
     let record = Record {
         id: done.id.clone(),
         images: done.images.clone(),
     };
-    let gone = records.superseded(tag, &record);
     let mut removed = 0;
-    for id in &gone {
-        if engine.remove_superseded(id).await {
-            removed += 1;
+    if records.read(tag).is_some() {
+        for id in &records.superseded(tag, &record) {
+            if engine.remove_superseded(id).await {
+                removed += 1;
+            }
         }
+    } else if let Some(old) = before.filter(|old| *old != done.id) {
+        // No record says what the old build was made of: the engine's own pruning removes the
+        // old image, if the tag was its last and nothing builds on it, with the untagged step
+        // images under it that nothing else uses. The cache the new build took keeps its
+        // children, so it stays.
+        removed += engine.remove_if_untagged(&old).await;
     }
     records.write(tag, &record).context("record the build")?;
     Ok(removed)

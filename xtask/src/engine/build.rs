@@ -210,6 +210,34 @@ impl Engine {
             .is_ok()
     }
 
+    /// Removes an image the tool built that has no tag left, with the untagged parents nothing
+    /// else uses (the engine prunes them), and says how many images went. An image that a
+    /// container uses or another image builds on, that has a tag, or that lacks the tool's
+    /// label (a user's own build under the same tag), stays.
+    pub async fn remove_if_untagged(&self, id: &str) -> usize {
+        let ours_and_untagged = match self.docker.inspect_image(id).await {
+            Ok(inspect) => {
+                let labelled =
+                    inspect
+                        .config
+                        .and_then(|config| config.labels)
+                        .is_some_and(|labels| {
+                            labels.get(crate::labels::LABEL).map(String::as_str) == Some("1")
+                        });
+                labelled && inspect.repo_tags.unwrap_or_default().is_empty()
+            }
+            Err(_) => false,
+        };
+        if !ours_and_untagged {
+            return 0;
+        }
+        let options = RemoveImageOptionsBuilder::default().build();
+        match self.docker.remove_image(id, Some(options), None).await {
+            Ok(items) => items.iter().filter(|item| item.deleted.is_some()).count(),
+            Err(_) => 0,
+        }
+    }
+
     /// Removes the images of a build that did not finish, newest first (each was the parent of
     /// the next). `noprune` keeps their parents, which the build took from the cache or a FROM.
     pub(super) async fn remove_unfinished_build(&self) {
