@@ -236,9 +236,15 @@ pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<
             }
         }
     }
-    name_stage_ends(engine, manifest, &plan.variants, &built)
+    let removed = name_stage_ends(engine, manifest, &plan.variants, &built)
         .await
         .context("name the stage ends the builds keep")?;
+    if removed > 0 {
+        progress.note(&format!(
+            "{}: removed {removed} superseded image(s) of build stages the images copy from",
+            manifest.repository
+        ));
+    }
     Ok(Builds { built, bases })
 }
 
@@ -246,13 +252,14 @@ pub async fn build_on(site: &Site<'_>, plan: &Plan, bases: BuildArgs) -> Result<
 /// only copies from): they are the next build's cache, and unnamed they would show as `<none>`
 /// images, like the pile of superseded ones the records prevent. Only those: a stage end that
 /// another variant's image builds on (`slim`, `distroless`) has a child and needs no name. A
-/// later build whose stage end differs takes the tag, and the old one goes.
+/// later build whose stage end differs takes the tag, and the old one goes: returns how many
+/// images went with it.
 async fn name_stage_ends(
     engine: &Engine,
     manifest: &Manifest,
     order: &[String],
     built: &BTreeMap<String, Built>,
-) -> Result<()> {
+) -> Result<usize> {
     let dangling: Vec<String> = engine
         .labelled_images()
         .await?
@@ -261,6 +268,7 @@ async fn name_stage_ends(
         .map(|(id, ..)| short_id(&id).to_string())
         .collect();
     let mut named = Vec::new();
+    let mut removed = 0;
     // In the manifest's order, so that a stage end several variants share is named after the
     // first of them (`multistage-stage-test`, not `distroless-stage-test`).
     for (variant, done) in order.iter().filter_map(|v| Some((v, built.get(v)?))) {
@@ -277,13 +285,13 @@ async fn name_stage_ends(
                 // images under it that nothing else uses (a build record may have removed them
                 // already; without one, nothing else would).
                 if let Some(old) = old.filter(|old| !old.contains(&id)) {
-                    engine.remove_if_untagged(&old).await;
+                    removed += engine.remove_if_untagged(&old).await;
                 }
                 named.push(id);
             }
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The build arguments a Dockerfile declares, taken from the bases and the revision. Only the
