@@ -46,7 +46,10 @@ impl Engine {
         let mut step: Option<String> = None;
         let mut output: Vec<String> = Vec::new();
         let mut partial = String::new();
-        self.building.lock().expect("build registry").clear();
+        self.building
+            .lock()
+            .expect("build registry")
+            .insert(spec.tag.to_string(), Vec::new());
         // Whether the current step's image came from elsewhere: the cache, or a FROM.
         let mut step_cached = false;
         // Whether the current step is a FROM, whose image is a base and never the build's own.
@@ -72,7 +75,7 @@ impl Engine {
                     let keep = output.len().saturating_sub(40);
                     // The steps that succeeded left images; nothing tagged uses them, so they go
                     // with the failed build.
-                    self.remove_unfinished_build().await;
+                    self.remove_unfinished_build(Some(spec.tag)).await;
                     return Err(BuildFailed {
                         tag: spec.tag.to_string(),
                         step,
@@ -136,6 +139,8 @@ impl Engine {
                                 self.building
                                     .lock()
                                     .expect("build registry")
+                                    .entry(spec.tag.to_string())
+                                    .or_default()
                                     .push(id.clone());
                             }
                             continue;
@@ -162,7 +167,10 @@ impl Engine {
             }
         }
         // The images belong to the tagged result now.
-        self.building.lock().expect("build registry").clear();
+        self.building
+            .lock()
+            .expect("build registry")
+            .remove(spec.tag);
         let id = id.ok_or_else(|| {
             anyhow!(
                 "the engine finished building {} without naming an image",
@@ -238,13 +246,33 @@ impl Engine {
         }
     }
 
-    /// Removes the images of a build that did not finish, newest first (each was the parent of
-    /// the next). `noprune` keeps their parents, which the build took from the cache or a FROM.
-    pub(super) async fn remove_unfinished_build(&self) {
-        let made: Vec<String> = std::mem::take(&mut *self.building.lock().expect("build registry"));
-        for id in made.iter().rev() {
-            let options = RemoveImageOptionsBuilder::default().noprune(true).build();
-            let _ = self.docker.remove_image(id, Some(options), None).await;
+    /// Removes the images of the build of `tag` that did not finish, or of every build under
+    /// way with `None` (builds of several apps run at once), each newest first (each was the
+    /// parent of the next). `noprune` keeps their parents, which the build took from the cache
+    /// or a FROM.
+    pub(super) async fn remove_unfinished_build(&self, tag: Option<&str>) {
+        let builds: Vec<Vec<String>> = {
+            let mut building = self.building.lock().expect("build registry");
+            match tag {
+                Some(tag) => building.remove(tag).into_iter().collect(),
+                None => std::mem::take(&mut *building).into_values().collect(),
+            }
+        };
+        for made in builds {
+            for id in made.iter().rev() {
+                // An interrupted build's last image is in use until the engine has removed the
+                // container of the step it was running (the build stops when the connection
+                // closes, a moment later): a conflict is tried again for a while.
+                for _ in 0..25 {
+                    let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+                    match self.docker.remove_image(id, Some(options), None).await {
+                        Err(DockerError::DockerResponseServerError {
+                            status_code: 409, ..
+                        }) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                        _ => break,
+                    }
+                }
+            }
         }
     }
 }

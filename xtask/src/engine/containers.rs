@@ -250,7 +250,7 @@ impl Engine {
         for id in ids {
             self.remove(&id).await?;
         }
-        self.remove_unfinished_build().await;
+        self.remove_unfinished_build(None).await;
         self.untag_tracked().await?;
         Ok(())
     }

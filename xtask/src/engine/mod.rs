@@ -71,9 +71,9 @@ pub struct Engine {
     probe_host: std::net::IpAddr,
     /// Containers started and not yet removed; see [`Engine::remove_tracked`].
     live: Arc<Mutex<HashSet<String>>>,
-    /// The images the build under way has made so far, oldest first: what an interrupted or
-    /// failed build leaves, and [`Engine::remove_tracked`] removes.
-    building: Arc<Mutex<Vec<String>>>,
+    /// The images each build under way (by its tag) has made so far, oldest first: what an
+    /// interrupted or failed build leaves, and [`Engine::remove_tracked`] removes.
+    building: Arc<Mutex<HashMap<String, Vec<String>>>>,
     /// Registry-prefixed tags made for a push and not removed yet; see [`Engine::tag`].
     tags: Arc<Mutex<HashSet<String>>>,
 }

@@ -453,6 +453,116 @@ fn sigint_or_sigterm_during_a_run_removes_its_container_before_the_process_exits
     assert!(bystander.exists(), "the other container was touched");
 }
 
+/// `compare` builds the apps at once: an interrupt must remove what every one of those builds
+/// made, not only the last one's. App one builds a quick variant and then a slow one, so that
+/// one of its builds ends, and another starts, while app two's build has made an image.
+#[test]
+fn sigint_during_the_builds_of_two_apps_removes_what_both_made() {
+    let _engine = engine();
+    let dir = scratch("interrupted-apps");
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    // A step no earlier run has cached: each build makes an image before its RUN step.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let mut manifests = Vec::new();
+    for (at, name, variants) in [
+        (&dir, "one", &["a-quick", "b-slow"][..]),
+        (&other, "two", &["b-slow"][..]),
+    ] {
+        let mut listed = String::new();
+        for variant in variants {
+            let run = if variant.ends_with("slow") {
+                "RUN echo the step runs && sleep 120\n"
+            } else {
+                ""
+            };
+            let file = at.join(format!("Dockerfile.{variant}"));
+            std::fs::write(
+                &file,
+                format!(
+                    "ARG RUST_IMAGE\nFROM ${{RUST_IMAGE}}\nLABEL io.webtest.xtask=1\n\
+                     ENV WEBTEST_NONCE={nonce}-{name}-{variant}\n{run}"
+                ),
+            )
+            .unwrap();
+            let dockerfile = file.strip_prefix(root()).unwrap().to_path_buf();
+            listed.push_str(&format!(
+                "  {variant}: {{ dockerfile: {} }}\n",
+                dockerfile.display()
+            ));
+        }
+        let manifest = manifest_for(
+            at,
+            &format!("webtest-it-interrupted-{name}"),
+            &root(),
+            &listed,
+        );
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replacen("\napp: rust", &format!("\napp: {name}"), 1),
+        )
+        .unwrap();
+        manifests.push(manifest);
+    }
+    let text = std::fs::read_to_string(&manifests[0]).unwrap();
+    std::fs::write(
+        &manifests[0],
+        format!("{text}apps: [{}]\n", manifests[1].display()),
+    )
+    .unwrap();
+    let bases = xtask(&["bases", "--manifest", manifests[0].to_str().unwrap()]);
+    assert_eq!(bases.status.code(), Some(0), "{}", stderr(&bases));
+    let before = snapshot();
+    let mut child = xtask_command(&[
+        "compare",
+        "--no-registry",
+        "--manifest",
+        manifests[0].to_str().unwrap(),
+    ])
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    // Both builds' RUN steps run at once: two containers that were not in the snapshot.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let running = || {
+        docker(&["ps", "-q", "--no-trunc", "--filter", "status=running"])
+            .lines()
+            .filter(|id| !before.containers.iter().any(|old| old == id))
+            .count()
+    };
+    while running() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(running(), 2, "the two builds' RUN steps never ran at once");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    eprintln!("{err}");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("error: interrupted by SIGINT"), "{err}");
+    // App one's quick variant was built before the interrupt and stays, as a finished build
+    // does; once its repository is cleaned, nothing the run made may be left.
+    for manifest in &manifests {
+        let clean = xtask(&["clean", "--manifest", manifest.to_str().unwrap()]);
+        assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    }
+    assert_nothing_left(&before);
+}
+
 #[test]
 fn sigint_during_a_build_removes_the_step_container_and_the_images_the_build_made() {
     let _engine = engine();
