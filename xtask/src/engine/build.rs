@@ -247,32 +247,42 @@ impl Engine {
     }
 
     /// Removes the images of the build of `tag` that did not finish, or of every build under
-    /// way with `None` (builds of several apps run at once), each newest first (each was the
-    /// parent of the next). `noprune` keeps their parents, which the build took from the cache
-    /// or a FROM.
+    /// way with `None` (builds of several apps run at once). `noprune` keeps their parents,
+    /// which the builds took from the cache or a FROM.
     pub(super) async fn remove_unfinished_build(&self, tag: Option<&str>) {
-        let builds: Vec<Vec<String>> = {
+        // Each build's images newest first (each was the parent of the next).
+        let mut left: Vec<String> = {
             let mut building = self.building.lock().expect("build registry");
-            match tag {
+            let builds: Vec<Vec<String>> = match tag {
                 Some(tag) => building.remove(tag).into_iter().collect(),
                 None => std::mem::take(&mut *building).into_values().collect(),
-            }
+            };
+            builds
+                .into_iter()
+                .flat_map(|made| made.into_iter().rev())
+                .collect()
         };
-        for made in builds {
-            for id in made.iter().rev() {
-                // An interrupted build's last image is in use until the engine has removed the
-                // container of the step it was running (the build stops when the connection
-                // closes, a moment later): a conflict is tried again for a while.
-                for _ in 0..25 {
-                    let options = RemoveImageOptionsBuilder::default().noprune(true).build();
-                    match self.docker.remove_image(id, Some(options), None).await {
-                        Err(DockerError::DockerResponseServerError {
-                            status_code: 409, ..
-                        }) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-                        _ => break,
-                    }
+        // Builds under way at once share images through the cache (one build's step image is
+        // the parent of another's next step), and an interrupted step's container holds its
+        // image until the engine has removed it, a moment later: what is refused as in use is
+        // tried again, pass after pass, for up to 5 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !left.is_empty() {
+            let mut refused = Vec::new();
+            for id in std::mem::take(&mut left) {
+                let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+                if let Err(DockerError::DockerResponseServerError {
+                    status_code: 409, ..
+                }) = self.docker.remove_image(&id, Some(options), None).await
+                {
+                    refused.push(id);
                 }
             }
+            if refused.is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            left = refused;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 }

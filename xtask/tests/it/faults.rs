@@ -528,32 +528,7 @@ fn sigint_during_the_builds_of_two_apps_removes_what_both_made() {
     .spawn()
     .unwrap();
     // Both builds' RUN steps run at once: two containers that were not in the snapshot.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let running = || {
-        docker(&["ps", "-q", "--no-trunc", "--filter", "status=running"])
-            .lines()
-            .filter(|id| !before.containers.iter().any(|old| old == id))
-            .count()
-    };
-    while running() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(running(), 2, "the two builds' RUN steps never ran at once");
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    eprintln!("{err}");
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(err.contains("error: interrupted by SIGINT"), "{err}");
+    interrupt_when_running(&mut child, &before, 2);
     // App one's quick variant was built before the interrupt and stays, as a finished build
     // does; once its repository is cleaned, nothing the run made may be left.
     for manifest in &manifests {
@@ -594,18 +569,25 @@ fn sigint_during_a_build_removes_the_step_container_and_the_images_the_build_mad
     .spawn()
     .unwrap();
     // The step's own output does not reach a log, but its container does reach the engine.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    // A container that is there now and was not in the snapshot: containers the engine held
-    // before, stopped ones included, are not counted.
-    let step_started = || {
+    interrupt_when_running(&mut child, &before, 1);
+    assert_nothing_left(&before);
+}
+
+/// Waits until `count` running containers that the snapshot lacks exist (the RUN steps of the
+/// builds under way: containers the engine held before, stopped ones included, are not
+/// counted), then sends `child` SIGINT and checks that it says so and exits 130.
+fn interrupt_when_running(child: &mut std::process::Child, before: &Snapshot, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let running = || {
         docker(&["ps", "-q", "--no-trunc", "--filter", "status=running"])
             .lines()
-            .any(|id| !before.containers.iter().any(|old| old == id))
+            .filter(|id| !before.containers.iter().any(|old| old == id))
+            .count()
     };
-    while !step_started() && Instant::now() < deadline {
+    while running() < count && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(step_started(), "the RUN step never started");
+    assert_eq!(running(), count, "the RUN steps never ran");
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -621,7 +603,6 @@ fn sigint_during_a_build_removes_the_step_container_and_the_images_the_build_mad
     eprintln!("{err}");
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("error: interrupted by SIGINT"), "{err}");
-    assert_nothing_left(&before);
 }
 
 #[test]
