@@ -20,6 +20,7 @@ pub mod dockerfile;
 pub mod edit_cost;
 pub mod engine;
 pub mod error;
+pub mod figure_cache;
 pub mod ids;
 pub mod labels;
 pub mod manifest;

@@ -253,6 +253,7 @@ fn the_stop_time_budget_reads_the_run() {
         probes: vec![],
         load: None,
         security: Default::default(),
+        cached: false,
     });
     let c = eval(budget, std::slice::from_ref(&m));
     assert!(

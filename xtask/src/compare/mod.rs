@@ -3,36 +3,29 @@
 //! several starts, probes, memory, a short load, stop time), evaluates every check, and writes
 //! the report. Every container it starts is removed, however the run ends.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, Result};
-use futures_util::StreamExt;
+use std::collections::HashMap;
 
 use crate::analysis::{self, Analysis};
 use crate::build;
-use crate::checks::{self, CommandOutcome};
+use crate::checks;
 use crate::ctx::Ctx;
 use crate::edit_cost;
-use crate::engine::{Engine, RunSpec, Security};
+use crate::engine::Engine;
 use crate::error::ChecksFailed;
-use crate::labels;
-use crate::manifest::{BuildArgs, Manifest, StructureTest};
-use crate::model::{
-    self, Check, ImageReport, LoadReport, ProbeResult, Report, RunReport, RunSecurity,
-};
+use crate::manifest::{BuildArgs, Manifest};
+use crate::model::{self, ImageReport, Report};
 use crate::render;
 use crate::report::progress::Progress;
-use crate::runner::{self, median, percentile, NotReady, Service, STOP_GRACE};
+use crate::runner;
 use crate::sbom;
 use crate::transfer;
 
+mod commands;
 mod plan;
+mod runs;
 
 pub use plan::{Args, Build, Format, Plan};
-
-/// How long a structure test's command may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Compares every app of `apps` (read and checked by `manifest::load_apps`), one after the
 /// other on the same host port, into one report. `primary` is the manifest that lists them,
@@ -270,7 +263,7 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
                 variant: &image.variant,
                 tag: &image.tag,
                 id: &image.id,
-                start: variant.run.then_some(security_of(variant)),
+                start: variant.run.then_some(runs::security_of(variant)),
                 tmpfs: &variant.tmpfs,
             }
         })
@@ -287,6 +280,7 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
         progress,
         publish: plan.publish(manifest),
         probe_host: plan.probe_host,
+        fresh: plan.fresh,
     };
     let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
     drop(subjects);
@@ -295,85 +289,10 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
     }
 
     // The runs, one variant at a time, since they share the host port.
-    let runs = Runs {
-        engine,
-        client: runner::http_client(Duration::from_secs(5))?,
-        manifest,
-        starts: plan.starts,
-    };
-    let mut run_checks = Vec::new();
-    for image in images.iter_mut() {
-        if !manifest.variants[&image.variant].run {
-            continue;
-        }
-        let phase = progress.phase(&format!(
-            "run {}: {} start(s) on {}",
-            image.tag,
-            plan.starts,
-            std::net::SocketAddr::new(plan.probe_host, plan.port)
-        ));
-        let variant = &manifest.variants[&image.variant];
-        let service = Service {
-            image: &image.tag,
-            publish: plan.publish(manifest),
-            security: security_of(variant),
-            tmpfs: &variant.tmpfs,
-            ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
-            probe_host: plan.probe_host,
-        };
-        match run_variant(&runs, &service).await {
-            Ok(run) => {
-                phase.finish(&format!(
-                    "run {}: ready in {} ms, stopped in {} ms, probes {}",
-                    image.tag,
-                    run.ready_ms,
-                    run.stop_ms,
-                    if run.probes_ok { "ok" } else { "FAILED" }
-                ));
-                image.run = Some(run);
-            }
-            Err(err) => {
-                phase.fail(&format!("run {} failed: {err:#}", image.tag));
-                if let Some(not_ready) = err.downcast_ref::<NotReady>() {
-                    progress.note(&crate::report::container_logs(&image.tag, &not_ready.logs));
-                }
-                // An error is already words: the engine's or the runner's message.
-                run_checks.push(Check {
-                    name: format!("run {}", image.variant),
-                    image: image.variant.clone(),
-                    detail: format!("{err:#}"),
-                    ..Check::default()
-                });
-            }
-        }
-    }
+    let run_checks = runs::run_all(app, &mut images).await?;
 
     // The structure tests that run a command.
-    let mut commands: HashMap<usize, CommandOutcome> = HashMap::new();
-    for (index, test) in manifest.structure.iter().enumerate() {
-        if let StructureTest::Command { image, run, .. } = test {
-            let tag = manifest.tag(image);
-            let phase = progress.phase(&format!("command in {tag}: {}", run.join(" ")));
-            let labels = labels::container();
-            // A command inspects the image as it is, so it runs with the engine's defaults.
-            let spec = RunSpec {
-                image: &tag,
-                publish: None,
-                entrypoint: Some(vec![run[0].clone()]),
-                cmd: Some(run[1..].to_vec()),
-                labels: &labels,
-                security: Security::Default,
-                tmpfs: &[],
-            };
-            let outcome = engine
-                .run_to_end(&spec, COMMAND_TIMEOUT)
-                .await
-                .map(|f| (f.exit_code, f.output))
-                .map_err(|e| format!("{e:#}"));
-            phase.finish(&format!("command in {tag}: {}", run.join(" ")));
-            commands.insert(index, outcome);
-        }
-    }
+    let commands = commands::run_all(app, &images).await?;
 
     // Last, so that its builds disturb none of the timings above.
     if let Some(edit_plan) = &plan.edit_cost {
@@ -435,196 +354,4 @@ async fn analyze(
         analysis.layers.len()
     ));
     Ok(analysis)
-}
-
-/// What only the first start of a variant measures.
-struct FirstStart {
-    probes: Vec<ProbeResult>,
-    /// Memory in use when idle, then after the load.
-    idle: u64,
-    after: Option<u64>,
-    load: Option<LoadReport>,
-    security: RunSecurity,
-}
-
-/// What every run of the variants shares: the engine, one HTTP client, the manifest's probes and
-/// load, and how many times each variant starts.
-struct Runs<'a> {
-    engine: &'a Engine,
-    client: reqwest::Client,
-    manifest: &'a Manifest,
-    starts: u32,
-}
-
-/// How a variant's container runs: hardened when the manifest says so, else with the engine's
-/// defaults. One rule for the registry round trip's start and for the runs.
-fn security_of(variant: &crate::manifest::Variant) -> Security {
-    if variant.hardened {
-        Security::Hardened
-    } else {
-        Security::Default
-    }
-}
-
-/// Starts a variant `runs.starts` times; the first start is also probed, measured and loaded.
-async fn run_variant(runs: &Runs<'_>, service: &Service<'_>) -> Result<RunReport> {
-    let Runs {
-        engine,
-        client,
-        manifest,
-        starts,
-    } = runs;
-    let base = service.base();
-    let mut ready = Vec::new();
-    let mut stops = Vec::new();
-    let mut first: Option<FirstStart> = None;
-    for _ in 0..*starts {
-        let runner::Started {
-            id,
-            ready: ready_in,
-        } = runner::start(engine, client, service).await?;
-        let measured = async {
-            let ready_ms = ready_in.as_millis() as u64;
-            if first.is_none() {
-                let facts = engine.container(&id).await?;
-                let probes = probe(client, &base, manifest).await;
-                let idle = engine.memory(&id).await?;
-                let load = if manifest.run.load.requests > 0 {
-                    Some(load(client, &base, manifest).await)
-                } else {
-                    None
-                };
-                let after = if load.is_some() {
-                    Some(engine.memory(&id).await?)
-                } else {
-                    None
-                };
-                first = Some(FirstStart {
-                    probes,
-                    idle,
-                    after,
-                    load,
-                    security: RunSecurity {
-                        read_only_rootfs: facts.read_only_rootfs,
-                        cap_drop: facts.cap_drop,
-                        no_new_privileges: facts.no_new_privileges,
-                        user: facts.user,
-                        published: facts.published,
-                        tmpfs: facts.tmpfs,
-                    },
-                });
-            }
-            let stop_ms = engine.stop(&id, STOP_GRACE).await?.as_millis() as u64;
-            Ok::<_, anyhow::Error>((ready_ms, stop_ms))
-        }
-        .await;
-        let removed = engine.remove(&id).await;
-        let (ready_ms, stop_ms) = measured?;
-        removed?;
-        ready.push(ready_ms);
-        stops.push(stop_ms);
-    }
-    let FirstStart {
-        probes,
-        idle,
-        after,
-        load,
-        security,
-    } = first.context("the variant never started")?;
-    Ok(RunReport {
-        ready_ms: median(&ready),
-        ready_samples_ms: ready,
-        stop_ms: median(&stops),
-        memory_bytes: idle,
-        memory_after_load_bytes: after,
-        probes_ok: probes.iter().all(|p| p.ok),
-        probes,
-        load,
-        security,
-    })
-}
-
-async fn probe(client: &reqwest::Client, base: &str, manifest: &Manifest) -> Vec<ProbeResult> {
-    let mut results = Vec::new();
-    for probe in &manifest.probe {
-        let url = format!("{base}{}", probe.path);
-        let answer = match client.get(&url).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                response
-                    .text()
-                    .await
-                    .map(|body| (status, body))
-                    .map_err(|e| e.to_string())
-            }
-            Err(err) => Err(err.to_string()),
-        };
-        let result = match answer {
-            Err(err) => ProbeResult {
-                path: probe.path.clone(),
-                expected_status: probe.status,
-                status: None,
-                ok: false,
-                detail: err,
-            },
-            Ok((status, body)) => {
-                let mut problems = Vec::new();
-                if status != probe.status {
-                    problems.push(format!("status {status}, expected {}", probe.status));
-                }
-                if let Some(needle) = &probe.body_contains {
-                    if !body.contains(needle.as_str()) {
-                        problems.push(format!("body lacks `{needle}`"));
-                    }
-                }
-                ProbeResult {
-                    path: probe.path.clone(),
-                    expected_status: probe.status,
-                    status: Some(status),
-                    ok: problems.is_empty(),
-                    detail: problems.join(", "),
-                }
-            }
-        };
-        results.push(result);
-    }
-    results
-}
-
-/// A burst of requests at a fixed concurrency, with one connection pool as a real client has.
-async fn load(client: &reqwest::Client, base: &str, manifest: &Manifest) -> LoadReport {
-    let spec = &manifest.run.load;
-    let url = format!("{base}{}", spec.path);
-    let started = Instant::now();
-    let results: Vec<Option<f64>> = futures_util::stream::iter(0..spec.requests)
-        .map(|_| {
-            let request = client.get(&url);
-            async move {
-                let sent = Instant::now();
-                match request.send().await {
-                    Ok(response) if response.status().is_success() => response
-                        .bytes()
-                        .await
-                        .ok()
-                        .map(|_| sent.elapsed().as_secs_f64() * 1000.0),
-                    _ => None,
-                }
-            }
-        })
-        .buffer_unordered(spec.concurrency as usize)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    let mut latencies: Vec<f64> = results.iter().flatten().copied().collect();
-    latencies.sort_by(f64::total_cmp);
-    LoadReport {
-        path: spec.path.clone(),
-        requests: spec.requests,
-        concurrency: spec.concurrency,
-        errors: (results.len() - latencies.len()) as u64,
-        duration_ms: elapsed.as_secs_f64() * 1000.0,
-        requests_per_second: spec.requests as f64 / elapsed.as_secs_f64().max(1e-9),
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
-    }
 }

@@ -42,6 +42,11 @@ pub struct Args {
     /// Skip the registry round trip (push, pull, time to deploy).
     #[arg(long)]
     pub no_registry: bool,
+    /// Measure every image again: start, probe and stop each variant, run the structure tests'
+    /// commands and make the registry round trip even where the image is unchanged since a
+    /// run that kept its figures.
+    #[arg(long)]
+    pub fresh: bool,
     /// Where report.json, report.md and sizes.svg go, relative to the workspace root (default:
     /// target/xtask).
     #[arg(long, value_name = "DIR")]
@@ -81,6 +86,8 @@ pub struct Plan {
     pub port: u16,
     pub build: Build,
     pub starts: u32,
+    /// `--fresh`: no figure of a run, command or round trip comes from the cache.
+    pub fresh: bool,
     pub format: Format,
     /// Present with `--edit-cost`.
     pub edit_cost: Option<edit_cost::Plan>,
@@ -115,6 +122,7 @@ impl Plan {
                 Build::Changed
             },
             starts: args.starts.unwrap_or(manifest.run.starts),
+            fresh: args.fresh,
             format: args.format,
             edit_cost: if args.edit_cost {
                 let nonce = std::time::SystemTime::now()

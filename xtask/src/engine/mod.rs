@@ -268,6 +268,12 @@ impl Engine {
         })
     }
 
+    /// The endpoint connected to, e.g. `unix:///var/run/docker.sock`: what figures measured on
+    /// this engine are kept under.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Where the ports this engine publishes can be reached from here: the engine's host for a
     /// network endpoint, 127.0.0.1 for a local socket. `--probe-host` overrides it.
     pub fn probe_host(&self) -> std::net::IpAddr {

@@ -201,6 +201,10 @@ pub struct RunReport {
     /// How the container really ran, as the engine reports it (absent from older reports).
     #[serde(default)]
     pub security: RunSecurity,
+    /// True when the figures come from an earlier run of the same image ID with the same
+    /// settings (`compare --fresh` runs it again).
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// The security settings a container ran with, read back from the engine.

@@ -1,37 +1,30 @@
 //! The round trip's figures kept by image ID (an ID names one content forever) and by registry,
 //! under `target/xtask/transfer-cache`, so that a `compare` with nothing changed pushes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::Result;
 
+use crate::figure_cache::FigureCache;
 use crate::model::Transfer;
 
-/// Bumped when the meaning of a figure changes, so that older entries are measured again.
-const FORMAT: &str = "v1";
-
-pub struct TransferCache {
-    dir: PathBuf,
-}
+pub struct TransferCache(FigureCache<Transfer>);
 
 impl TransferCache {
     pub fn under(out_dir: &Path) -> TransferCache {
-        TransferCache {
-            dir: out_dir.join("transfer-cache").join(FORMAT),
-        }
+        // `v1`: bumped when the meaning of a figure changes, so that older entries are measured
+        // again.
+        TransferCache(FigureCache::under(out_dir, "transfer-cache", "v1"))
     }
 
-    fn file(&self, id: &str, registry: &str) -> PathBuf {
-        let key = Sha256::digest(format!("{id}\n{registry}").as_bytes());
-        self.dir.join(format!("{}.json", hex::encode(key)))
+    fn key(id: &str, registry: &str) -> String {
+        format!("{id}\n{registry}")
     }
 
     /// The figures of this image through this registry, marked as cached; `None` when there
     /// are none or they do not read.
     pub fn get(&self, id: &str, registry: &str) -> Option<Transfer> {
-        let bytes = std::fs::read(self.file(id, registry)).ok()?;
-        let transfer: Transfer = serde_json::from_slice(&bytes).ok()?;
+        let transfer = self.0.get(&Self::key(id, registry))?;
         Some(Transfer {
             cached: true,
             ..transfer
@@ -39,14 +32,7 @@ impl TransferCache {
     }
 
     pub fn put(&self, id: &str, registry: &str, transfer: &Transfer) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("create {}", self.dir.display()))?;
-        let file = self.file(id, registry);
-        // Written whole and then renamed, so that an interrupted run never leaves half an entry.
-        let partial = file.with_extension(format!("{}.partial", std::process::id()));
-        std::fs::write(&partial, serde_json::to_vec(transfer)?)
-            .with_context(|| format!("write {}", partial.display()))?;
-        std::fs::rename(&partial, &file).with_context(|| format!("write {}", file.display()))
+        self.0.put(&Self::key(id, registry), transfer)
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Site<'a> {
     pub publish: Publish,
     /// Where the published port is reached (see `Engine::probe_host`).
     pub probe_host: std::net::IpAddr,
+    /// `--fresh`: every image makes the round trip, none is taken from the cache.
+    pub fresh: bool,
 }
 
 /// The variables Distribution reads over its config file: the storage on the tmpfs, the port,
@@ -123,7 +125,7 @@ pub async fn measure(
     let identity = registry.identity();
     let mut todo = Vec::new();
     for subject in subjects {
-        match cache.get(subject.id, &identity) {
+        match cache.get(subject.id, &identity).filter(|_| !site.fresh) {
             Some(transfer) => {
                 found.insert(subject.variant.to_string(), transfer);
             }

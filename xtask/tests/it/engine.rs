@@ -194,6 +194,104 @@ fn a_second_compare_rebuilds_nothing() {
     );
 }
 
+/// The tool's containers the engine created between two instants (Unix seconds), by image.
+fn containers_created(since: u64, until: u64) -> Vec<String> {
+    docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+        "--filter",
+        "label=io.webtest.xtask.container=1",
+        "--format",
+        "{{.Actor.Attributes.image}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn a_compare_with_nothing_changed_starts_no_container_and_fresh_runs_every_variant_again() {
+    let _engine = engine();
+    let (_, first) = full_run();
+    let running: Vec<String> = first["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["run"].is_null())
+        .map(|i| i["variant"].as_str().unwrap().to_string())
+        .collect();
+    assert!(running.len() >= 2, "{running:?}");
+    let compare = |name: &str, fresh: bool| {
+        let dir = scratch(name);
+        let mut args = vec!["compare", "--no-build", "--no-registry"];
+        args.extend(["--out", dir.to_str().unwrap()]);
+        if fresh {
+            args.push("--fresh");
+        }
+        // The engine's event times are whole seconds: what ran before is a second past, and
+        // what this run starts shows before the second after it ends.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let since = unix_now();
+        let out = xtask(&args);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let created = containers_created(since, unix_now());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        (read_report(&dir), stderr(&out), created)
+    };
+
+    // Same images, same settings: the runs' and the commands' figures come back, nothing starts.
+    let (again, log, created) = compare("compare-unchanged", false);
+    assert!(
+        created.is_empty(),
+        "containers were started: {created:?}\n{log}"
+    );
+    for variant in &running {
+        let run = &image(&again, variant)["run"];
+        let before = &image(&first, variant)["run"];
+        assert_eq!(run["cached"], true, "{variant}");
+        assert_eq!(
+            run["ready_samples_ms"], before["ready_samples_ms"],
+            "{variant}"
+        );
+        assert_eq!(run["probes"], before["probes"], "{variant}");
+        assert!(
+            log.contains(&format!(
+                "run {TEST_REPOSITORY}:{variant}: unchanged image, figures from the cache"
+            )),
+            "{log}"
+        );
+    }
+    assert!(log.contains("outcome from the cache"), "{log}");
+    assert_eq!(again["ok"], true);
+
+    // --fresh starts every running variant again, and every structure test's command.
+    let (fresh, log, created) = compare("compare-fresh", true);
+    for variant in &running {
+        assert_eq!(image(&fresh, variant)["run"]["cached"], false, "{variant}");
+        let tag = format!("{TEST_REPOSITORY}:{variant}");
+        assert!(
+            created.contains(&tag),
+            "{tag} was not started: {created:?}\n{log}"
+        );
+    }
+    assert!(!log.contains("unchanged image"), "{log}");
+    assert!(labelled_containers().is_empty());
+}
+
 #[test]
 fn a_budget_set_too_tight_fails_with_exit_1_naming_the_budget_the_figure_and_the_bound() {
     let _engine = engine();

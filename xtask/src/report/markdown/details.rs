@@ -130,6 +130,12 @@ fn run_details(out: &mut String, run: &RunReport) {
         }
     );
     let _ = writeln!(out, "- stop: {} ms", thousands(run.stop_ms));
+    if run.cached {
+        out.push_str(
+            "- measured by an earlier run of this very image with the same settings \
+             (`compare --fresh` runs it again)\n",
+        );
+    }
     let _ = writeln!(out, "- ran with: {}", text(&ran_with(&run.security)));
     let _ = writeln!(out, "- memory idle: {}", human_bytes(run.memory_bytes));
     if let Some(bytes) = run.memory_after_load_bytes {

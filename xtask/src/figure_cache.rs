@@ -1,0 +1,85 @@
+//! Figures kept by what they were measured from, so that a `compare` with nothing changed
+//! measures nothing twice: the registry round trip, the runs and the structure tests' commands
+//! each keep theirs here, one JSON file per entry under `target/xtask/<kind>/<format>/`.
+//!
+//! A key names everything a figure depends on: always an image ID (an ID names one content
+//! forever), and whatever else the measurement took (the registry, the engine, the probes,
+//! the number of starts). The file is named by the key's SHA-256, so a key of any length or
+//! character makes a valid file name. `--fresh` measures again and overwrites.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// One kind of figure, of type `T`, kept by key.
+pub struct FigureCache<T> {
+    dir: PathBuf,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> FigureCache<T> {
+    /// The cache of `kind` under `out_dir` (`target/xtask`). `format` is bumped when the
+    /// meaning of a figure changes, so that older entries are measured again.
+    pub fn under(out_dir: &Path, kind: &str, format: &str) -> Self {
+        FigureCache {
+            dir: out_dir.join(kind).join(format),
+            kind: PhantomData,
+        }
+    }
+
+    fn file(&self, key: &str) -> PathBuf {
+        let digest = Sha256::digest(key.as_bytes());
+        self.dir.join(format!("{}.json", hex::encode(digest)))
+    }
+
+    /// The figures kept under `key`; `None` when there are none or they do not read (an entry
+    /// of an older shape is measured again, not an error).
+    pub fn get(&self, key: &str) -> Option<T> {
+        let bytes = std::fs::read(self.file(key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put(&self, key: &str, figures: &T) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("create {}", self.dir.display()))?;
+        let file = self.file(key);
+        // Written whole and then renamed, so that an interrupted run never leaves half an entry.
+        let partial = file.with_extension(format!("{}.partial", std::process::id()));
+        std::fs::write(&partial, serde_json::to_vec(figures)?)
+            .with_context(|| format!("write {}", partial.display()))?;
+        std::fs::rename(&partial, &file).with_context(|| format!("write {}", file.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_come_back_under_their_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v1");
+        assert!(cache.get("sha256:a starts 3").is_none());
+        cache.put("sha256:a starts 3", &vec![1, 2, 3]).unwrap();
+        assert_eq!(cache.get("sha256:a starts 3"), Some(vec![1, 2, 3]));
+        assert!(cache.get("sha256:a starts 1").is_none());
+        let other: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v2");
+        assert!(other.get("sha256:a starts 3").is_none(), "another format");
+    }
+
+    #[test]
+    fn an_entry_that_does_not_read_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v1");
+        cache.put("k", &vec![1]).unwrap();
+        std::fs::write(cache.file("k"), b"{not json").unwrap();
+        assert!(cache.get("k").is_none());
+        let strings: FigureCache<String> = FigureCache::under(dir.path(), "runs", "v1");
+        cache.put("k", &vec![1]).unwrap();
+        assert!(strings.get("k").is_none(), "another shape");
+    }
+}
