@@ -97,7 +97,7 @@ async fn measure_apps(
     args: &Args,
     progress: &Progress,
 ) -> Result<Report> {
-    let mut resolved = match plan.build {
+    let resolved: Vec<Option<BuildArgs>> = match plan.build {
         Build::Changed => build_apps(ctx, engine, apps, progress)
             .await?
             .into_iter()
@@ -106,7 +106,7 @@ async fn measure_apps(
         Build::Skip => vec![None; apps.len()],
     };
     let mut parts = Vec::new();
-    for (manifest, resolved) in apps.iter().zip(resolved.drain(..)) {
+    for (manifest, resolved) in apps.iter().zip(resolved) {
         if apps.len() > 1 {
             progress.note(&format!(
                 "app {} ({}, {})",

@@ -270,10 +270,10 @@ impl Engine {
         while !left.is_empty() {
             let mut refused = Vec::new();
             for id in std::mem::take(&mut left) {
-                let options = RemoveImageOptionsBuilder::default().noprune(true).build();
+                let options = RemoveImageOptionsBuilder::default().noprune(true);
                 if let Err(DockerError::DockerResponseServerError {
                     status_code: 409, ..
-                }) = self.docker.remove_image(&id, Some(options), None).await
+                }) = self.remove_image_with(&id, options).await
                 {
                     refused.push(id);
                 }
