@@ -1,10 +1,13 @@
 //! `cargo xtask compare`: builds what changed, measures every variant (size, layers, compressed
 //! size, wasted space, files, config, posture), runs each variant that runs (ready time over
 //! several starts, probes, memory, a short load, stop time), evaluates every check, and writes
-//! the report. Every container it starts is removed, however the run ends.
+//! the report. Every container it starts is removed, however the run ends. An image unchanged
+//! since a run that kept its figures (the round trip's, the runs', the commands') is not moved
+//! or started again unless `--fresh` says so.
+
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use std::collections::HashMap;
 
 use crate::analysis::{self, Analysis};
 use crate::build;
