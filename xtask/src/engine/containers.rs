@@ -231,14 +231,42 @@ impl Engine {
             | Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
             }) => {}
+            // The engine is removing it already: an interrupted build's step container goes
+            // with its cancelled build at the moment the interrupt removes it too. It is gone
+            // once the engine is done, and the images it holds can go only then.
+            Err(
+                err @ DockerError::DockerResponseServerError {
+                    status_code: 409, ..
+                },
+            ) => {
+                if !self.gone_within(id, Duration::from_secs(10)).await {
+                    return Err(err).with_context(|| format!("remove container {id}"));
+                }
+            }
             Err(err) => return Err(err).with_context(|| format!("remove container {id}")),
         }
         self.live.lock().expect("container registry").remove(id);
         Ok(())
     }
 
-    /// Removes every container this engine handle started and has not removed yet: the
-    /// clean-up for a run that ended early, by an error or by Ctrl-C.
+    /// Whether the container is gone, or goes within `limit`.
+    async fn gone_within(&self, id: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.docker.inspect_container(id, None).await {
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return true,
+                _ if Instant::now() >= deadline => return false,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Removes every container this engine handle started and has not removed yet, the images
+    /// of the builds under way and the run's own tags: the clean-up for a run that ended early,
+    /// by an error or by Ctrl-C. One removal that fails does not keep the rest from being
+    /// tried; the first failure is returned once everything has been.
     pub async fn remove_tracked(&self) -> Result<()> {
         let ids: Vec<String> = self
             .live
@@ -247,11 +275,16 @@ impl Engine {
             .iter()
             .cloned()
             .collect();
+        let mut failed = None;
         for id in ids {
-            self.remove(&id).await?;
+            if let Err(err) = self.remove(&id).await {
+                failed.get_or_insert(err);
+            }
         }
         self.remove_unfinished_build(None).await;
-        self.untag_tracked().await?;
-        Ok(())
+        if let Err(err) = self.untag_tracked().await {
+            failed.get_or_insert(err);
+        }
+        failed.map_or(Ok(()), Err)
     }
 }

@@ -353,9 +353,18 @@ impl Engine {
             .remove_tracked()
             .await
             .context("remove the containers this run started");
-        let value = outcome?;
-        cleanup?;
-        Ok(value)
+        match (outcome, cleanup) {
+            (Ok(value), cleanup) => cleanup.map(|()| value),
+            // After a signal, a clean-up that failed is said, under the signal that still sets
+            // the exit code: nothing may claim that what the run started is gone when it is not.
+            (Err(err), Err(cleanup)) if err.is::<Interrupted>() => {
+                let interrupted = err.downcast::<Interrupted>().expect("checked above");
+                Err(cleanup.context(interrupted))
+            }
+            // The work's own error says what went wrong; a clean-up that failed as well is
+            // secondary to it.
+            (Err(err), _) => Err(err),
+        }
     }
 
     /// The newest tag of `repository` in the engine (`webtest-base/alpine:bookworm` for

@@ -221,10 +221,25 @@ pub fn failure(err: &anyhow::Error, style: Style) -> String {
     };
     let mut out = String::new();
     if let Some(interrupted) = err.downcast_ref::<Interrupted>() {
-        let _ = writeln!(
-            out,
-            "{label}: {interrupted}; the containers this run started are removed"
-        );
+        // The signal alone, or the signal over a clean-up that failed (its causes follow).
+        if err.chain().nth(1).is_none() {
+            let _ = writeln!(
+                out,
+                "{label}: {interrupted}; the containers this run started are removed"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{label}: {interrupted}; removing what this run started failed"
+            );
+            for cause in err.chain().skip(1) {
+                let _ = writeln!(out, "  caused by: {cause}");
+            }
+            let _ = writeln!(
+                out,
+                "next: `cargo xtask clean` removes what the project left in the engine"
+            );
+        }
         return out;
     }
     let usage = err.chain().any(|cause| cause.is::<UsageError>());

@@ -391,3 +391,30 @@ fn edit_costs_of_several_apps_name_each_app_and_its_changed_file() {
     );
     assert!(md.contains("| go multistage | 68.2 s | 2/9 |"), "{md}");
 }
+
+#[test]
+fn an_interrupt_says_the_containers_are_removed_unless_removing_them_failed() {
+    use crate::error::Interrupted;
+    let signal = || Interrupted {
+        signal: "SIGINT",
+        number: 2,
+    };
+    let clean = anyhow::Error::from(signal());
+    assert_eq!(
+        failure(&clean, PLAIN),
+        "error: interrupted by SIGINT; the containers this run started are removed\n"
+    );
+    let failed = anyhow::anyhow!("removal of container 3f2a is already in progress")
+        .context("remove container 3f2a")
+        .context("remove the containers this run started")
+        .context(signal());
+    assert_eq!(crate::error::exit_code(&failed), 130);
+    assert_eq!(
+        failure(&failed, PLAIN),
+        "error: interrupted by SIGINT; removing what this run started failed\n\
+         \x20 caused by: remove the containers this run started\n\
+         \x20 caused by: remove container 3f2a\n\
+         \x20 caused by: removal of container 3f2a is already in progress\n\
+         next: `cargo xtask clean` removes what the project left in the engine\n"
+    );
+}
