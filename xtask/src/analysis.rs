@@ -143,19 +143,11 @@ impl Analyses {
 /// A whole analysis kept before; `None` when there is none or it does not read (another
 /// version wrote it), so that it is made again.
 fn remembered(file: &Path) -> Option<Analysis> {
-    let bytes = std::fs::read(file).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::json_file::read(file)
 }
 
 fn remember(file: &Path, analysis: &Analysis) -> Result<()> {
-    let dir = file.parent().context("a cache file lies in a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    // Written whole and then renamed, so that an interrupted run never leaves half an entry and
-    // concurrent runs may share the cache.
-    let partial = file.with_extension(format!("{}.partial", std::process::id()));
-    std::fs::write(&partial, serde_json::to_vec(analysis)?)
-        .with_context(|| format!("write {}", partial.display()))?;
-    std::fs::rename(&partial, file).with_context(|| format!("write {}", file.display()))
+    crate::json_file::write_atomically(file, &serde_json::to_vec(analysis)?)
 }
 
 /// Analyses a `docker save` stream with no cache: what the unit tests of the checks use.
@@ -169,8 +161,9 @@ pub fn analyze(reader: impl Read) -> Result<Analysis> {
 ///
 /// `report.json` always carries the compressed size, and every analysis but those of
 /// [`Analyses::without_compressed_size`] has it. Of one of those, the entry's `compressed_bytes`
-/// is 0 and means nothing: `analyze --no-compressed-size`, the one command that makes an entry of
-/// such an analysis, writes it as null and shows the size as not computed, from the analysis.
+/// is 0 until the caller sets it: `compare` sets the bytes the registry stores for the image's
+/// layers (it analyses an image the registry took without deflating), and
+/// `analyze --no-compressed-size` writes it as null and shows the size as not computed.
 pub fn image_report(
     variant: &str,
     tag: &str,

@@ -8,10 +8,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::short_id;
+use crate::json_file;
 
 /// One variant's last build.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,19 +53,12 @@ impl Records {
 
     /// The last build of `tag`, if one was recorded.
     pub fn read(&self, tag: &str) -> Option<Record> {
-        let text = std::fs::read_to_string(self.path(tag)).ok()?;
-        serde_json::from_str(&text).ok()
+        json_file::read(&self.path(tag))
     }
 
     /// Records `record` as the last build of `tag`, atomically.
     pub fn write(&self, tag: &str, record: &Record) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("create {}", self.dir.display()))?;
-        let path = self.path(tag);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("write {}", path.display()))
+        json_file::write_atomically(&self.path(tag), &serde_json::to_vec_pretty(record)?)
     }
 
     /// Every image some record other than `tag`'s holds.

@@ -10,10 +10,12 @@
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::json_file;
 
 /// One kind of figure, of type `T`, kept by key.
 pub struct FigureCache<T> {
@@ -39,19 +41,11 @@ impl<T: Serialize + DeserializeOwned> FigureCache<T> {
     /// The figures kept under `key`; `None` when there are none or they do not read (an entry
     /// of an older shape is measured again, not an error).
     pub fn get(&self, key: &str) -> Option<T> {
-        let bytes = std::fs::read(self.file(key)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        json_file::read(&self.file(key))
     }
 
     pub fn put(&self, key: &str, figures: &T) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("create {}", self.dir.display()))?;
-        let file = self.file(key);
-        // Written whole and then renamed, so that an interrupted run never leaves half an entry.
-        let partial = file.with_extension(format!("{}.partial", std::process::id()));
-        std::fs::write(&partial, serde_json::to_vec(figures)?)
-            .with_context(|| format!("write {}", partial.display()))?;
-        std::fs::rename(&partial, &file).with_context(|| format!("write {}", file.display()))
+        json_file::write_atomically(&self.file(key), &serde_json::to_vec(figures)?)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod figure_cache;
 pub mod ids;
+pub mod json_file;
 pub mod labels;
 pub mod manifest;
 pub mod model;

@@ -5,8 +5,9 @@
 //! `compare` (only the layers the edit changed are read). dive keeps no cache, so it reads every
 //! layer both times.
 //!
-//! Ours runs twice each time: with every figure (as `compare` runs it), and without the
-//! compressed size (as `analyze --no-compressed-size` does), which dive does not compute either:
+//! Ours runs twice each time: with every figure (as `analyze` and `compare --no-registry` run
+//! it), and without the compressed size (as `compare` runs it, the registry round trip giving
+//! that size, and as `analyze --no-compressed-size` does), which dive does not compute either:
 //! deflating plain layers at Docker's level is most of our cold time. Each has a cache of its
 //! own, so that neither starts warm from the other's layers.
 

@@ -64,13 +64,10 @@ pub async fn run(ctx: &Ctx, manifest: &Manifest, engine: &Engine, args: Args) ->
 
 /// Writes `stress.json` into `dir`, whole and then renamed, so that a reader never sees half.
 fn write(dir: &Path, report: &StressReport) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let path = dir.join("stress.json");
-    let partial = dir.join("stress.json.partial");
     let mut text = serde_json::to_string_pretty(report).context("serialize the stress report")?;
     text.push('\n');
-    std::fs::write(&partial, text).with_context(|| format!("write {}", partial.display()))?;
-    std::fs::rename(&partial, &path).with_context(|| format!("write {}", path.display()))?;
+    crate::json_file::write_atomically(&path, text.as_bytes())?;
     Ok(path)
 }
 

@@ -1,7 +1,9 @@
 //! `cargo xtask compare`: builds what changed, measures every variant (size, layers, compressed
-//! size, wasted space, files, config, posture), runs each variant that runs (ready time over
-//! several starts, probes, memory, a short load, stop time), evaluates every check, and writes
-//! the report. Every container it starts is removed, however the run ends. An image unchanged
+//! size, wasted space, files, config, posture), moves it through a registry (push, pull, deploy;
+//! the registry's manifest gives the compressed size of what it took, so that the analysis
+//! deflates only what no registry took), runs each variant that runs (ready time over several
+//! starts, probes, memory, a short load, stop time), evaluates every check, and writes the
+//! report. Every container it starts is removed, however the run ends. An image unchanged
 //! since a run that kept its figures (the round trip's, the runs', the commands') is not moved
 //! or started again unless `--fresh` says so.
 
@@ -211,12 +213,52 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
         let history = engine.history(&tag).await?;
         facts.push((name.clone(), tag, image, history));
     }
-    let analyzer = analysis::Analyses::new(&analysis::Cache::under(&ctx.out_dir()))?;
-    let analyses = futures_util::future::try_join_all(
-        facts
-            .iter()
-            .map(|(_, tag, image, _)| analyze(&analyzer, engine, tag, &image.id, progress)),
-    )
+    // The registry round trip first: push, pull back, start; before the runs, which share the
+    // port, and before the analysis, which then need not deflate what the registry stores.
+    let subjects: Vec<transfer::Subject> = facts
+        .iter()
+        .map(|(name, tag, image, _)| {
+            let variant = &manifest.variants[name];
+            transfer::Subject {
+                variant: name,
+                tag,
+                id: &image.id,
+                start: variant.run.then_some(runs::security_of(variant)),
+                tmpfs: &variant.tmpfs,
+            }
+        })
+        .collect();
+    let registry_home = match &plan.registry_home {
+        Some(home) if manifest.registry.is_none() => home,
+        _ => manifest,
+    };
+    let site = transfer::Site {
+        ctx,
+        engine,
+        manifest,
+        registry_home,
+        progress,
+        publish: plan.publish(manifest),
+        probe_host: plan.probe_host,
+        fresh: plan.fresh,
+    };
+    let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
+    drop(subjects);
+
+    // The analysis of each exported image. An image the registry took has its compressed size
+    // from the registry's own manifest, the bytes it stores, so its plain layers are not
+    // deflated again here (most of a cold analysis's time); the others' are.
+    let cache = analysis::Cache::under(&ctx.out_dir());
+    let deflating = analysis::Analyses::new(&cache)?;
+    let reading = analysis::Analyses::without_compressed_size(&cache)?;
+    let stored = |name: &str| transfers.get(name).and_then(|t| t.layers_bytes);
+    let analyses = futures_util::future::try_join_all(facts.iter().map(|(name, tag, image, _)| {
+        let analyzer = match stored(name) {
+            Some(_) => &reading,
+            None => &deflating,
+        };
+        analyze(analyzer, engine, tag, &image.id, progress)
+    }))
     .await?;
     let analyses: HashMap<String, Analysis> = facts
         .iter()
@@ -227,7 +269,12 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
     let mut images: Vec<ImageReport> = facts
         .iter()
         .map(|(name, tag, image, history)| {
-            analysis::image_report(name, tag, image, history, &analyses[name])
+            let mut report = analysis::image_report(name, tag, image, history, &analyses[name]);
+            report.transfer = transfers.remove(name);
+            if let Some(bytes) = report.transfer.as_ref().and_then(|t| t.layers_bytes) {
+                report.compressed_bytes = bytes;
+            }
+            report
         })
         .collect();
 
@@ -255,40 +302,6 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
             analysis: &analyses[&image.variant],
         };
         image.components = Some(sbom::write(&sbom_dir, &ctx.root, &subject)?);
-    }
-
-    // The registry round trip: push, pull back, start; before the runs, which share the port.
-    let subjects: Vec<transfer::Subject> = images
-        .iter()
-        .map(|image| {
-            let variant = &manifest.variants[&image.variant];
-            transfer::Subject {
-                variant: &image.variant,
-                tag: &image.tag,
-                id: &image.id,
-                start: variant.run.then_some(runs::security_of(variant)),
-                tmpfs: &variant.tmpfs,
-            }
-        })
-        .collect();
-    let registry_home = match &plan.registry_home {
-        Some(home) if manifest.registry.is_none() => home,
-        _ => manifest,
-    };
-    let site = transfer::Site {
-        ctx,
-        engine,
-        manifest,
-        registry_home,
-        progress,
-        publish: plan.publish(manifest),
-        probe_host: plan.probe_host,
-        fresh: plan.fresh,
-    };
-    let mut transfers = transfer::measure(&site, &plan.registry, &subjects).await?;
-    drop(subjects);
-    for image in images.iter_mut() {
-        image.transfer = transfers.remove(&image.variant);
     }
 
     // The runs, one variant at a time, since they share the host port.

@@ -37,6 +37,11 @@ pub struct Transfer {
     pub shared_layers: Vec<String>,
     /// Bytes the pull itself downloaded (layers not shared).
     pub pulled_bytes: u64,
+    /// The layer blobs alone, as the registry's manifest lists them: the image's compressed
+    /// size exactly as a registry stores it, which `compressed_bytes` then carries. Absent in
+    /// figures kept before it was recorded.
+    #[serde(default)]
+    pub layers_bytes: Option<u64>,
     /// True when the figures come from the cache of an earlier run of the same image ID.
     #[serde(default)]
     pub cached: bool,
