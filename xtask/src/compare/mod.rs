@@ -202,7 +202,7 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
         progress,
     } = *app;
 
-    // The static figures: inspect, history, and the analysis of the exported image.
+    // What the engine says of each image: inspect and history.
     let mut facts = Vec::new();
     for name in manifest.variants.keys() {
         let tag = manifest.tag(name);
