@@ -246,16 +246,17 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
     drop(subjects);
 
     // The analysis of each exported image. An image the registry took has its compressed size
-    // from the registry's own manifest, the bytes it stores, so its plain layers are not
-    // deflated again here (most of a cold analysis's time); the others' are.
+    // from the registry's own manifest, the bytes it stores (its layers, config and manifest,
+    // the parts the analysis counts), so its plain layers are not deflated again here (most of
+    // a cold analysis's time); the others' are.
     let cache = analysis::Cache::under(&ctx.out_dir());
     let deflating = analysis::Analyses::new(&cache)?;
     let reading = analysis::Analyses::without_compressed_size(&cache)?;
-    let stored = |name: &str| transfers.get(name).and_then(|t| t.layers_bytes);
     let analyses = futures_util::future::try_join_all(facts.iter().map(|(name, tag, image, _)| {
-        let analyzer = match stored(name) {
-            Some(_) => &reading,
-            None => &deflating,
+        let analyzer = if transfers.contains_key(name) {
+            &reading
+        } else {
+            &deflating
         };
         analyze(analyzer, engine, tag, &image.id, progress)
     }))
@@ -271,8 +272,8 @@ async fn measure_and_check(app: &App<'_>, resolved: Option<BuildArgs>) -> Result
         .map(|(name, tag, image, history)| {
             let mut report = analysis::image_report(name, tag, image, history, &analyses[name]);
             report.transfer = transfers.remove(name);
-            if let Some(bytes) = report.transfer.as_ref().and_then(|t| t.layers_bytes) {
-                report.compressed_bytes = bytes;
+            if let Some(transfer) = &report.transfer {
+                report.compressed_bytes = transfer.pushed_bytes;
             }
             report
         })

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Transfer {
     /// What the registry stores for the image, from its own manifest: the manifest, the config
-    /// blob and every layer blob.
+    /// blob and every layer blob. The image's `compressed_bytes` is this figure when the round
+    /// trip took the image: the same parts the analysis counts, as a registry stores them.
     pub pushed_bytes: u64,
     /// From the push request until the registry answered with the digest.
     pub push_ms: u64,
@@ -37,11 +38,6 @@ pub struct Transfer {
     pub shared_layers: Vec<String>,
     /// Bytes the pull itself downloaded (layers not shared).
     pub pulled_bytes: u64,
-    /// The layer blobs alone, as the registry's manifest lists them: the image's compressed
-    /// size exactly as a registry stores it, which `compressed_bytes` then carries. Absent in
-    /// figures kept before it was recorded.
-    #[serde(default)]
-    pub layers_bytes: Option<u64>,
     /// True when the figures come from the cache of an earlier run of the same image ID.
     #[serde(default)]
     pub cached: bool,

@@ -331,7 +331,6 @@ impl Trip<'_> {
             pushed_layers: pushed.layers_pushed,
             shared_layers: shared.iter().map(|l| l.digest.clone()).collect(),
             pulled_bytes: moved.iter().map(|l| l.size).sum(),
-            layers_bytes: Some(stored.layers.iter().map(|l| l.size).sum()),
             cached: false,
         })
     }
