@@ -231,8 +231,8 @@ pub fn analyze(reader: impl Read) -> Result<Analysis> {
 ///
 /// `report.json` always carries the compressed size, and every analysis but those of
 /// [`Analyses::without_compressed_size`] has it. Of one of those, the entry's `compressed_bytes`
-/// is 0 until the caller sets it: `compare` sets the bytes the registry stores for the image's
-/// layers (it analyses an image the registry took without deflating), and
+/// is 0 until the caller sets it: `compare` sets the bytes the registry stores for the image, its
+/// `pushed_bytes` (it analyses an image the registry took without deflating), and
 /// `analyze --no-compressed-size` writes it as null and shows the size as not computed.
 pub fn image_report(
     variant: &str,
