@@ -5,7 +5,8 @@
 //! A key names everything a figure depends on: always an image ID (an ID names one content
 //! forever), and whatever else the measurement took (the registry, the engine, the probes,
 //! the number of starts). The file is named by the key's SHA-256, so a key of any length or
-//! character makes a valid file name. `--fresh` measures again and overwrites.
+//! character makes a valid file name. A cache made [`FigureCache::fresh`] (`--fresh`) serves
+//! nothing, so everything is measured again, and keeps what is measured.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use crate::json_file;
 /// One kind of figure, of type `T`, kept by key.
 pub struct FigureCache<T> {
     dir: PathBuf,
+    /// Whether nothing is served (`--fresh`); entries are still written.
+    fresh: bool,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -29,8 +32,15 @@ impl<T: Serialize + DeserializeOwned> FigureCache<T> {
     pub fn under(out_dir: &Path, kind: &str, format: &str) -> Self {
         FigureCache {
             dir: out_dir.join(kind).join(format),
+            fresh: false,
             kind: PhantomData,
         }
+    }
+
+    /// With `fresh`, the cache serves nothing, so every figure is measured again, and keeps the
+    /// new figures for the next run: what `--fresh` asks of every kind of figure.
+    pub fn fresh(self, fresh: bool) -> Self {
+        FigureCache { fresh, ..self }
     }
 
     fn file(&self, key: &str) -> PathBuf {
@@ -39,8 +49,11 @@ impl<T: Serialize + DeserializeOwned> FigureCache<T> {
     }
 
     /// The figures kept under `key`; `None` when there are none or they do not read (an entry
-    /// of an older shape is measured again, not an error).
+    /// of an older shape is measured again, not an error), and always when the cache is fresh.
     pub fn get(&self, key: &str) -> Option<T> {
+        if self.fresh {
+            return None;
+        }
         json_file::read(&self.file(key))
     }
 
@@ -63,6 +76,18 @@ mod tests {
         assert!(cache.get("sha256:a starts 1").is_none());
         let other: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v2");
         assert!(other.get("sha256:a starts 3").is_none(), "another format");
+    }
+
+    #[test]
+    fn a_fresh_cache_serves_nothing_and_keeps_what_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v1").fresh(true);
+        let kept: FigureCache<Vec<u64>> = FigureCache::under(dir.path(), "runs", "v1");
+        kept.put("k", &vec![1]).unwrap();
+        assert!(fresh.get("k").is_none());
+        fresh.put("k", &vec![2]).unwrap();
+        assert!(fresh.get("k").is_none());
+        assert_eq!(kept.get("k"), Some(vec![2]));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub(super) async fn run_all(
 ) -> Result<HashMap<usize, CommandOutcome>> {
     let (engine, manifest, plan, progress) = (app.engine, app.manifest, app.plan, app.progress);
     let cache: FigureCache<(i64, String)> =
-        FigureCache::under(&app.ctx.out_dir(), "command-cache", FORMAT);
+        FigureCache::under(&app.ctx.out_dir(), "command-cache", FORMAT).fresh(plan.fresh);
     let mut commands = HashMap::new();
     for (index, test) in manifest.structure.iter().enumerate() {
         let StructureTest::Command { image, run, .. } = test else {
@@ -46,14 +46,12 @@ pub(super) async fn run_all(
             .map(|i| i.id.as_str())
             .with_context(|| format!("no image {tag} was measured"))?;
         let key = format!("{id}\n{}\n{run:?}", engine.endpoint());
-        if !plan.fresh {
-            if let Some(outcome) = cache.get(&key) {
-                progress.note(&format!(
-                    "command in {tag}: {shown}: unchanged image, outcome from the cache"
-                ));
-                commands.insert(index, Ok(outcome));
-                continue;
-            }
+        if let Some(outcome) = cache.get(&key) {
+            progress.note(&format!(
+                "command in {tag}: {shown}: unchanged image, outcome from the cache"
+            ));
+            commands.insert(index, Ok(outcome));
+            continue;
         }
         let phase = progress.phase(&format!("command in {tag}: {shown}"));
         let labels = labels::container();

@@ -27,7 +27,8 @@ const FORMAT: &str = "v1";
 /// fails is a failed check (with the container's logs shown), not an error of the command.
 pub(super) async fn run_all(app: &App<'_>, images: &mut [ImageReport]) -> Result<Vec<Check>> {
     let (engine, manifest, plan, progress) = (app.engine, app.manifest, app.plan, app.progress);
-    let cache: FigureCache<RunReport> = FigureCache::under(&app.ctx.out_dir(), "run-cache", FORMAT);
+    let cache: FigureCache<RunReport> =
+        FigureCache::under(&app.ctx.out_dir(), "run-cache", FORMAT).fresh(plan.fresh);
     let runs = Runs {
         engine,
         client: runner::http_client(Duration::from_secs(5))?,
@@ -48,19 +49,17 @@ pub(super) async fn run_all(app: &App<'_>, images: &mut [ImageReport]) -> Result
             ready_timeout: Duration::from_secs(manifest.run.ready_timeout_secs),
             probe_host: plan.probe_host,
         };
-        let key = key(&runs, engine.endpoint(), &image.id, &service);
-        if !plan.fresh {
-            if let Some(run) = cache.get(&key) {
-                progress.note(&format!(
-                    "run {}: unchanged image, figures from the cache (ready in {} ms, stopped in {} ms; --fresh runs it again)",
-                    image.tag, run.ready_ms, run.stop_ms
-                ));
-                image.run = Some(RunReport {
-                    cached: true,
-                    ..run
-                });
-                continue;
-            }
+        let key = key(&runs, &image.id, &service);
+        if let Some(run) = cache.get(&key) {
+            progress.note(&format!(
+                "run {}: unchanged image, figures from the cache (ready in {} ms, stopped in {} ms; --fresh runs it again)",
+                image.tag, run.ready_ms, run.stop_ms
+            ));
+            image.run = Some(RunReport {
+                cached: true,
+                ..run
+            });
+            continue;
         }
         let phase = progress.phase(&format!(
             "run {}: {} start(s) on {}",
@@ -102,11 +101,13 @@ pub(super) async fn run_all(app: &App<'_>, images: &mut [ImageReport]) -> Result
 
 /// Everything a run's figures depend on besides the image's content: the engine it ran on,
 /// how the container was started and reached, and what was asked of it.
-fn key(runs: &Runs<'_>, endpoint: &str, id: &str, service: &Service<'_>) -> String {
-    let run = &runs.manifest.run;
+fn key(runs: &Runs<'_>, id: &str, service: &Service<'_>) -> String {
     format!(
-        "{id}\n{endpoint}\n{service:?}\nstarts {}\nprobes {:?}\nload {:?}",
-        runs.starts, runs.manifest.probe, run.load
+        "{id}\n{}\n{service:?}\nstarts {}\nprobes {:?}\nload {:?}",
+        runs.engine.endpoint(),
+        runs.starts,
+        runs.manifest.probe,
+        runs.manifest.run.load
     )
 }
 

@@ -11,10 +11,11 @@ use crate::model::Transfer;
 pub struct TransferCache(FigureCache<Transfer>);
 
 impl TransferCache {
-    pub fn under(out_dir: &Path) -> TransferCache {
+    /// The cache under `out_dir`; with `fresh` (`--fresh`) it serves nothing.
+    pub fn under(out_dir: &Path, fresh: bool) -> TransferCache {
         // `v1`: bumped when the meaning of a figure changes, so that older entries are measured
         // again.
-        TransferCache(FigureCache::under(out_dir, "transfer-cache", "v1"))
+        TransferCache(FigureCache::under(out_dir, "transfer-cache", "v1").fresh(fresh))
     }
 
     fn key(id: &str, registry: &str) -> String {
@@ -43,7 +44,7 @@ mod tests {
     #[test]
     fn figures_are_kept_by_image_and_registry() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = TransferCache::under(dir.path());
+        let cache = TransferCache::under(dir.path(), false);
         assert!(cache.get("sha256:a", "own").is_none());
         let transfer = Transfer {
             pushed_bytes: 5,

@@ -121,11 +121,11 @@ pub async fn measure(
     if *registry == Registry::Off {
         return Ok(found);
     }
-    let cache = TransferCache::under(&site.ctx.out_dir());
+    let cache = TransferCache::under(&site.ctx.out_dir(), site.fresh);
     let identity = registry.identity();
     let mut todo = Vec::new();
     for subject in subjects {
-        match cache.get(subject.id, &identity).filter(|_| !site.fresh) {
+        match cache.get(subject.id, &identity) {
             Some(transfer) => {
                 found.insert(subject.variant.to_string(), transfer);
             }
